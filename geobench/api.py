@@ -1,0 +1,295 @@
+"""The dataclasses and base classes that plugins see.
+
+Everything a task, backend or trainer exchanges with the core is defined here, so that a plugin author reads
+one page. Nothing here imports torch: listing tasks and `--help` must stay fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from geobench.errors import GeobenchError
+
+# --------------------------------------------------------------------------------------------------- images
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """A reference to an image: a file path or raw encoded bytes. Never a decoded image.
+
+    Requests carry references so they stay cheap to build, hash and cache; backends decode them.
+    """
+
+    path: str | None = None
+    data: bytes | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if (self.path is None) == (self.data is None):
+            raise ValueError("ImageRef needs exactly one of path= or data=")
+
+    def read_bytes(self) -> bytes:
+        """The encoded image bytes; a missing file is a one-line user error."""
+        if self.data is not None:
+            return self.data
+        try:
+            with open(self.path, "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            raise GeobenchError(f"image file not found: {self.path}") from None
+        except OSError as e:
+            raise GeobenchError(f"cannot read image {self.path}: {e.strerror or e}") from None
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.read_bytes()).hexdigest()
+
+    def open(self, max_pixels: int = 50_000_000):
+        """Decode to an RGB PIL image. A corrupt or oversized image is a one-line error naming the file."""
+        import io
+        import warnings
+
+        from PIL import Image
+
+        where = self.path or "<bytes>"
+        raw = self.read_bytes()
+        if not raw:
+            raise GeobenchError(f"image is empty (0 bytes): {where}")
+        old = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = max_pixels
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                img = Image.open(io.BytesIO(raw))
+                img.load()
+            return img.convert("RGB")
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise GeobenchError(f"image too large (decompression bomb guard, > {max_pixels} px): {where}") from None
+        except (OSError, SyntaxError, ValueError) as e:
+            raise GeobenchError(f"cannot decode image {where}: {e}") from None
+        finally:
+            Image.MAX_IMAGE_PIXELS = old
+
+    def to_json(self) -> str:
+        return self.path if self.path is not None else f"<{len(self.data)} bytes>"
+
+
+# ----------------------------------------------------------------------------------------------- messages
+
+
+def user(*parts: ImageRef | str) -> list[dict]:
+    """Build a one-turn chat: `user(image, "Where is this?")` -> [{"role": "user", "content": [...]}]."""
+    content = []
+    for p in parts:
+        if isinstance(p, ImageRef):
+            content.append({"type": "image", "image": p})
+        elif isinstance(p, str):
+            content.append({"type": "text", "text": p})
+        else:
+            raise TypeError(f"user() takes ImageRef or str parts, not {type(p).__name__}")
+    return [{"role": "user", "content": content}]
+
+
+def message_images(messages: list[dict]) -> list[ImageRef]:
+    """All image references of a chat, in order."""
+    return [c["image"] for m in messages if isinstance(m["content"], list) for c in m["content"] if c.get("type") == "image"]
+
+
+def canonical_messages(messages: list[dict]) -> str:
+    """A canonical JSON text of a chat where each image is replaced by the sha256 of its bytes."""
+
+    def enc(o):
+        if isinstance(o, ImageRef):
+            return {"image_sha256": o.sha256()}
+        raise TypeError(type(o).__name__)
+
+    return json.dumps(messages, sort_keys=True, default=enc, ensure_ascii=False)
+
+
+# -------------------------------------------------------------------------------------------- generation
+
+
+@dataclass(frozen=True)
+class GenConfig:
+    """Generation settings. Greedy by default; sampling is cached only with an explicit seed."""
+
+    max_new_tokens: int = 256
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    repetition_penalty: float = 1.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.max_new_tokens < 1:
+            raise GeobenchError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature < 0 or not (0 < self.top_p <= 1) or self.top_k < 0:
+            raise GeobenchError("temperature must be >= 0, top_p in (0, 1], top_k >= 0")
+
+    @property
+    def deterministic(self) -> bool:
+        """Greedy decoding, or sampling with an explicit seed: safe to cache."""
+        return not self.do_sample or self.seed is not None
+
+    def canonical(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    def updated(self, **kwargs) -> GenConfig:
+        """A copy with some fields changed; unknown names and bad types are one-line errors."""
+        names = {f.name: f for f in dataclasses.fields(self)}
+        clean = {}
+        for k, v in kwargs.items():
+            if k not in names:
+                raise GeobenchError(f"unknown generation setting {k!r}; known: {', '.join(sorted(names))}")
+            clean[k] = _coerce(k, v, type(getattr(self, k)) if getattr(self, k) is not None else int)
+        return dataclasses.replace(self, **clean)
+
+
+def _coerce(name: str, value: Any, typ: type):
+    if value is None:
+        return None
+    try:
+        if typ is bool and isinstance(value, str):
+            if value.lower() in ("1", "true", "yes"):
+                return True
+            if value.lower() in ("0", "false", "no"):
+                return False
+            raise ValueError(value)
+        if typ is tuple:
+            return tuple(value.split("|")) if isinstance(value, str) else tuple(value)
+        return typ(value)
+    except (TypeError, ValueError):
+        raise GeobenchError(f"bad value for {name}: {value!r} (expected {typ.__name__})") from None
+
+
+@dataclass
+class Request:
+    """One generation request: a chat for one doc of one task, with its generation settings."""
+
+    task: str
+    doc_id: str
+    messages: list[dict]
+    gen: GenConfig
+    key: str = ""  # content-addressed cache key, filled by the evaluator
+
+    @property
+    def images(self) -> list[ImageRef]:
+        return message_images(self.messages)
+
+
+@dataclass
+class Completion:
+    """What a backend returns for one request."""
+
+    text: str
+    n_tokens: int = 0
+    finish_reason: str = "stop"  # "stop" or "length" (hit max_new_tokens)
+
+
+# ------------------------------------------------------------------------------------------------- tasks
+
+
+@dataclass
+class Doc:
+    """One benchmark item: an id, its ground-truth fields and its images (references, not pixels)."""
+
+    id: str
+    fields: dict[str, Any]
+    images: list[ImageRef] = field(default_factory=list)
+
+
+class Task:
+    """Base class of a task: documents in, chat requests out, completions scored.
+
+    A task is a benchmark and an RL environment at once: `score` gives the per-sample metrics of a results
+    table and the reward of GRPO. Subclasses set `name`, `version` and implement `docs`, `to_messages`, `score`.
+    """
+
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "0"
+    group: ClassVar[str] = ""
+    split: ClassVar[str] = "test"
+    higher_is_better: ClassVar[dict[str, bool]] = {}
+    default_gen: ClassVar[GenConfig] = GenConfig()
+    description: ClassVar[str] = ""
+
+    def docs(self, split: str | None = None, limit: int | None = None) -> Iterable[Doc]:
+        raise NotImplementedError
+
+    def to_messages(self, doc: Doc) -> list[dict]:
+        raise NotImplementedError
+
+    def score(self, doc: Doc, completion: str) -> dict[str, float]:
+        raise NotImplementedError
+
+    def extract(self, doc: Doc, completion: str) -> Any:
+        """The parsed answer, recorded in the samples file. JSON-serialisable."""
+        from geobench import parse
+
+        return parse.answer(completion)
+
+    def aggregate(self, per_sample: list[dict[str, float]]) -> dict[str, float]:
+        """Means of per-sample metrics, from sums and counts (never averages of averages), with stderr."""
+        return mean_with_stderr(per_sample)
+
+    def data_status(self) -> str | None:
+        """None if the data is available, else a one-line reason (what is missing, where to get it)."""
+        return None
+
+    def config(self) -> dict[str, Any]:
+        """Task settings recorded in results.json under `configs`."""
+        return {"task": self.name, "version": self.version, "group": self.group, "split": self.split,
+                "generation_kwargs": dataclasses.asdict(self.default_gen)}
+
+
+def mean_with_stderr(per_sample: list[dict[str, float]]) -> dict[str, float]:
+    sums: dict[str, float] = {}
+    sq: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for metrics in per_sample:
+        for k, v in metrics.items():
+            sums[k] = sums.get(k, 0.0) + v
+            sq[k] = sq.get(k, 0.0) + v * v
+            counts[k] = counts.get(k, 0) + 1
+    out: dict[str, float] = {}
+    for k, s in sums.items():
+        n = counts[k]
+        mean = s / n
+        out[k] = mean
+        var = (sq[k] - n * mean * mean) / (n - 1) if n > 1 else 0.0
+        out[f"{k}_stderr"] = (max(var, 0.0) / n) ** 0.5 if n > 1 else float("nan")
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- backends
+
+
+class Backend:
+    """Base class of a model backend.
+
+    `generate` receives the whole request list and batches it itself; it yields `(index, Completion)` as
+    each result is ready, in any order, so the evaluator can cache (and so resume) as work finishes.
+    """
+
+    name: ClassVar[str] = ""
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies the model's outputs: id, revision/content hash, dtype, pixels, backend."""
+        raise NotImplementedError
+
+    def generate(self, requests: list[Request]) -> Iterator[tuple[int, Completion]]:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """Settings recorded in results.json `config` (batch size, device, dtype, ...)."""
+        return {}
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true", "yes")

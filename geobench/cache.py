@@ -1,0 +1,69 @@
+"""Content-addressed response cache in sqlite3; it is also the resume journal.
+
+A key is the sha256 of everything that determines a completion: backend and model fingerprint, task name and
+version, doc id, the chat (with each image replaced by the sha256 of its bytes) and the canonical GenConfig.
+Each completion is committed as soon as it arrives, so a killed run loses nothing that finished. Only
+deterministic requests (greedy, or sampling with an explicit seed) are cached. WAL mode lets several runs share
+one cache file; values are JSON text, never pickles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+from geobench.api import Completion, Request, canonical_messages
+
+
+def default_path() -> Path:
+    home = Path(os.environ.get("GEOBENCH_HOME", Path.home() / ".cache" / "geobench"))
+    return Path(os.environ.get("GEOBENCH_CACHE", home / "responses.sqlite"))
+
+
+def prompt_hash(request: Request) -> str:
+    """sha256 of the chat with every image replaced by the sha256 of its bytes."""
+    return hashlib.sha256(canonical_messages(request.messages).encode()).hexdigest()
+
+
+def request_key(fingerprint: dict, task_version: str, request: Request, prompt_sha: str) -> str:
+    payload = json.dumps(
+        {"model": fingerprint, "task": request.task, "version": task_version, "doc": request.doc_id,
+         "prompt": prompt_sha, "gen": request.gen.canonical()},
+        sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class ResponseCache:
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = Path(path) if path else default_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, completion TEXT NOT NULL, created REAL)")
+
+    def get_many(self, keys: list[str]) -> dict[str, Completion]:
+        out: dict[str, Completion] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            rows = self.db.execute(
+                f"SELECT key, completion FROM responses WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+            for key, value in rows:
+                out[key] = Completion(**json.loads(value))
+        return out
+
+    def put(self, key: str, completion: Completion) -> None:
+        value = json.dumps({"text": completion.text, "n_tokens": completion.n_tokens,
+                            "finish_reason": completion.finish_reason})
+        self.db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", (key, value, time.time()))
+
+    def __len__(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,401 @@
+"""tasks x backend -> requests -> (cache) -> completions -> scores -> aggregates -> results files.
+
+The whole list of uncached requests, across all tasks, goes to the backend in one call; the backend batches
+it and yields completions as they finish. Each one is cached (the resume journal), scored and appended to the
+task's samples journal straight away, so a killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import random
+import re
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from geobench import plugin_manager as plugins
+from geobench.api import Backend, GenConfig, Request, Task
+from geobench.cache import ResponseCache, prompt_hash, request_key
+from geobench.errors import GeobenchError
+from geobench.results import RunInfo, SamplesJournal, check_output_dir, rebuild_tables, write_run
+
+ENV_PACKAGES = ("geobench", "torch", "transformers", "trl", "vllm", "pillow", "numpy", "pluggy", "lm-eval")
+
+
+# --------------------------------------------------------------------------------------------- parsing
+
+
+def parse_kv(text: str | dict | None, what: str) -> dict[str, Any]:
+    """'a=1,b=x' -> {'a': 1, 'b': 'x'} with int/float/bool/None literals; bad syntax is a one-line error."""
+    if text is None:
+        return {}
+    if isinstance(text, dict):
+        return dict(text)
+    out: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if "=" not in part:
+            raise GeobenchError(f"bad {what} {part!r}: expected key=value[,key=value...]")
+        k, v = (x.strip() for x in part.split("=", 1))
+        if not k:
+            raise GeobenchError(f"bad {what} {part!r}: empty key")
+        out[k] = _literal(v)
+    return out
+
+
+def _literal(v: str):
+    low = v.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return v
+
+
+def parse_batch_size(value) -> int | str:
+    if value in (None, ""):
+        return 1
+    if str(value) == "auto":
+        return "auto"
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise GeobenchError(f"bad batch size {value!r}: expected a positive integer or 'auto'") from None
+    if n < 1:
+        raise GeobenchError(f"bad batch size {value!r}: expected a positive integer or 'auto'")
+    return n
+
+
+# ---------------------------------------------------------------------------------------------- tasks
+
+
+def select_tasks(reg: plugins.Registry, spec: str | list[str]) -> list[Task]:
+    """Resolve 'all', group names, task names and aliases (comma-separated or a list) to task instances.
+
+    'all' and groups take only tasks whose data is available; a task named explicitly with missing data
+    is a one-line error saying what is missing.
+    """
+    names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s and s.strip()]
+    if not names:
+        raise GeobenchError("no tasks given", hint="try --tasks all, or see `geobench tasks`")
+    chosen: dict[str, Task] = {}
+    for name in names:
+        if name == "all" or (name not in reg.tasks and name not in reg.aliases and _is_group(reg, name)):
+            for tname in sorted(reg.tasks):
+                task = reg.task(tname)
+                if (name == "all" or reg.group_of(tname, task) == name) and task.data_status() is None:
+                    chosen.setdefault(task.name, task)
+            continue
+        task = reg.task(name)
+        missing = task.data_status()
+        if missing:
+            raise GeobenchError(f"task {task.name!r}: {missing}")
+        chosen.setdefault(task.name, task)
+    if not chosen:
+        raise GeobenchError(f"no task with available data matches {spec!r}", hint="see `geobench tasks`")
+    return list(chosen.values())
+
+
+def _is_group(reg: plugins.Registry, name: str) -> bool:
+    return any(reg.group_of(t, reg.task(t)) == name for t in reg.tasks)
+
+
+# -------------------------------------------------------------------------------------------- backends
+
+
+def resolve_model(reg: plugins.Registry, model: str) -> str:
+    """A registered model name (e.g. 'tiny') becomes its local folder; anything else passes through."""
+    if model in reg.models:
+        resolve, _ = reg.models[model]
+        return str(resolve())
+    return model
+
+
+def load_backend(reg: plugins.Registry, model: str, backend: str, batch_size, model_args: dict) -> Backend:
+    cls = reg.backend(backend)
+    return cls(resolve_model(reg, model), batch_size=batch_size, **model_args)
+
+
+def checkpoint_step_of(model: str) -> int | None:
+    m = re.search(r"checkpoint-(\d+)/?$", str(model))
+    return int(m.group(1)) if m else None
+
+
+# ------------------------------------------------------------------------------------------ evaluation
+
+
+def evaluate(
+    model: str | Backend,
+    tasks: str | list[str] = "all",
+    *,
+    backend: str = "hf",
+    model_args: str | dict | None = None,
+    batch_size: int | str = 1,
+    gen_kwargs: str | dict | None = None,
+    limit: int | None = None,
+    seed: int | None = None,
+    output: str | Path | None = "results",
+    run_name: str | None = None,
+    use_cache: bool = True,
+    cache_path: str | Path | None = None,
+    checkpoint_step: int | None = None,
+    model_name: str | None = None,
+    progress: bool = True,
+    registry: plugins.Registry | None = None,
+) -> dict[str, Any]:
+    """Evaluate `model` on `tasks` and return the results dict (lm-eval's schema plus geobench fields).
+
+    `model` is a hub id, a local folder, a registered name such as 'tiny', or an already-built Backend
+    (e.g. `HFBackend.from_loaded(model, processor)` inside a trainer). With `output=None` nothing is written.
+    """
+    reg = registry or plugins.registry()
+    if limit is not None and limit < 1:
+        raise GeobenchError(f"--limit must be >= 1, got {limit}")
+    task_list = select_tasks(reg, tasks)
+    gen_overrides = parse_kv(gen_kwargs, "--gen-kwargs")
+    margs = parse_kv(model_args, "--model-args")
+    batch_size = parse_batch_size(batch_size)
+    out = check_output_dir(output) if output is not None else None
+    if seed is not None:
+        random.seed(seed)
+        if "numpy" in sys.modules:
+            sys.modules["numpy"].random.seed(seed)
+        if "seed" not in gen_overrides:
+            gen_overrides["seed"] = seed
+    started = time.time()
+    date = dt.datetime.now(dt.UTC)
+
+    # Build every request before the model is loaded: data errors surface in seconds, not minutes.
+    plans = [_plan(task, limit, gen_overrides) for task in task_list]
+
+    be = model if isinstance(model, Backend) else load_backend(reg, model, backend, batch_size, margs)
+    display = model_name or (model if isinstance(model, str) else getattr(be, "model_id", type(be).__name__))
+    fingerprint = be.fingerprint()
+    cache = ResponseCache(cache_path) if use_cache and fingerprint is not None else None
+    run_dir = _make_run_dir(out, run_name, display) if out is not None else None
+
+    journals = {p.task.name: SamplesJournal(run_dir, p.task.name) for p in plans} if run_dir else {}
+    completions: dict[tuple[str, str], Any] = {}
+    per_sample: dict[tuple[str, str], dict] = {}
+    pending: list[Request] = []
+    for plan in plans:
+        for req, sha in zip(plan.requests, plan.prompt_shas, strict=True):
+            if cache is not None and req.gen.deterministic:
+                req.key = request_key(fingerprint, plan.task.version, req, sha)
+        hits = cache.get_many([r.key for r in plan.requests if r.key]) if cache is not None else {}
+        for req in plan.requests:
+            if req.key and req.key in hits:
+                completions[(req.task, req.doc_id)] = hits[req.key]
+            else:
+                pending.append(req)
+    by_task = {p.task.name: p for p in plans}
+
+    gen_started = time.time()
+    new_tokens = 0
+    try:
+        if pending:
+            for i, completion in _progress(be.generate(pending), len(pending), "generating", progress):
+                req = pending[i]
+                if cache is not None and req.key:
+                    cache.put(req.key, completion)
+                completions[(req.task, req.doc_id)] = completion
+                new_tokens += completion.n_tokens
+                plan = by_task[req.task]
+                record = _record(plan, plan.index[req.doc_id], completion)
+                per_sample[(req.task, req.doc_id)] = record
+                if req.task in journals:
+                    journals[req.task].append(record)
+        gen_seconds = time.time() - gen_started
+        total_docs = sum(len(p.docs) for p in plans)
+        with _progress_bar(total_docs, "scoring", progress) as bar:
+            for plan in plans:
+                for j, doc in enumerate(plan.docs):
+                    key = (plan.task.name, doc.id)
+                    if key not in per_sample:
+                        per_sample[key] = _record(plan, j, completions[key])
+                    bar.update(1)
+    finally:
+        for j in journals.values():
+            j.close()
+        if cache is not None:
+            cache.close()
+
+    results = _assemble(plans, per_sample, be, display, fingerprint, dict(
+        model_args=margs, batch_size=batch_size, gen_overrides=gen_overrides, limit=limit, seed=seed,
+        use_cache=cache is not None, checkpoint_step=checkpoint_step if checkpoint_step is not None
+        else checkpoint_step_of(display)))
+    wall = time.time() - started
+    n_docs = sum(len(p.docs) for p in plans)
+    results["timing"] = {
+        "wall_seconds": wall, "generation_seconds": gen_seconds, "samples_per_second": n_docs / wall if wall else 0.0,
+        "generated_tokens": new_tokens, "generated_tokens_per_second": new_tokens / gen_seconds if gen_seconds else 0.0,
+        "generated_samples": len(pending), "cache_hits": n_docs - len(pending),
+    }
+    results["date"] = date.timestamp()
+    results["start_time"], results["end_time"] = started, time.time()
+    results["total_evaluation_time_seconds"] = str(wall)
+
+    if run_dir is not None:
+        for plan in plans:
+            journals[plan.task.name].finish([per_sample[(plan.task.name, d.id)] for d in plan.docs])
+        write_run(run_dir, results)
+        rebuild_tables(out)
+        results["run_dir"] = str(run_dir)
+        run = RunInfo(folder=run_dir, results=results)
+        for impl in reg.pm.hook.geobench_results_written.get_hookimpls():
+            reg.call_plugin(impl.plugin_name, impl.function, run=run)
+    if progress:
+        for line in summary_lines(results):
+            print(line, file=sys.stderr)
+    return results
+
+
+@dataclasses.dataclass
+class _Plan:
+    task: Task
+    docs: list
+    requests: list[Request]
+    prompt_shas: list[str]
+    index: dict[str, int]
+
+
+def _plan(task: Task, limit: int | None, gen_overrides: dict) -> _Plan:
+    gen = task.default_gen.updated(**gen_overrides) if gen_overrides else task.default_gen
+    docs = list(task.docs(None, limit))
+    if not docs:
+        raise GeobenchError(f"task {task.name!r} has no documents", hint="check its data path")
+    index: dict[str, int] = {}
+    for j, doc in enumerate(docs):
+        if doc.id in index:
+            raise GeobenchError(f"task {task.name!r}: duplicated doc id {doc.id!r}")
+        index[doc.id] = j
+    requests = [Request(task.name, d.id, task.to_messages(d), gen) for d in docs]
+    return _Plan(task, docs, requests, [prompt_hash(r) for r in requests], index)
+
+
+def _record(plan: _Plan, j: int, completion) -> dict:
+    doc = plan.docs[j]
+    metrics = plan.task.score(doc, completion.text)
+    return {"doc_id": doc.id, "prompt_hash": plan.prompt_shas[j], "completion": completion.text,
+            "parsed": plan.task.extract(doc, completion.text), "metrics": metrics,
+            "n_tokens": completion.n_tokens, "finish_reason": completion.finish_reason}
+
+
+def _assemble(plans, per_sample, be: Backend, display: str, fingerprint, cfg: dict) -> dict[str, Any]:
+    results: dict[str, Any] = {"results": {}, "groups": {}, "group_subtasks": {}, "configs": {}, "versions": {},
+                               "n-shot": {}, "higher_is_better": {}, "n-samples": {}, "task_hashes": {}}
+    groups: dict[str, list[str]] = {}
+    for plan in plans:
+        name = plan.task.name
+        records = [per_sample[(name, d.id)] for d in plan.docs]
+        agg = plan.task.aggregate([r["metrics"] for r in records])
+        truncated = sum(r["finish_reason"] == "length" for r in records)
+        entry: dict[str, Any] = {"alias": name}
+        for k, v in agg.items():
+            entry[f"{k},none"] = v
+        entry["truncated,none"] = truncated
+        results["results"][name] = entry
+        results["configs"][name] = plan.task.config()
+        results["versions"][name] = plan.task.version
+        results["n-shot"][name] = 0
+        results["higher_is_better"][name] = dict(plan.task.higher_is_better)
+        results["n-samples"][name] = {"original": len(plan.docs), "effective": len(plan.docs)}
+        h = hashlib.sha256()
+        for d, sha in zip(plan.docs, plan.prompt_shas, strict=True):
+            h.update(f"{d.id}\0{sha}\n".encode())
+        results["task_hashes"][name] = h.hexdigest()
+        if plan.task.group:
+            groups.setdefault(plan.task.group, []).append(name)
+    results["group_subtasks"] = groups
+    described = be.describe()
+    results["config"] = {
+        "model": display, "backend": getattr(be, "name", ""), "model_args": cfg["model_args"],
+        "model_fingerprint": fingerprint, "batch_size": described.get("batch_size", cfg["batch_size"]),
+        "batch_sizes": described.get("batch_sizes", []), "device": described.get("device"),
+        "gen_kwargs": cfg["gen_overrides"], "limit": cfg["limit"], "random_seed": cfg["seed"],
+        "use_cache": cfg["use_cache"], "checkpoint_step": cfg["checkpoint_step"], "backend_config": described,
+    }
+    results["model_name"] = display
+    results["model_source"] = getattr(be, "name", "")
+    results["git_hash"] = _git_hash()
+    results["versions_env"] = _env_versions()
+    results["geobench_version"] = results["versions_env"].get("geobench")
+    return results
+
+
+def summary_lines(results: dict) -> list[str]:
+    lines = []
+    for task, metrics in results["results"].items():
+        shown = [f"{k.split(',')[0]}={v:.4g}" for k, v in metrics.items()
+                 if "," in k and "_stderr" not in k and isinstance(v, int | float)][:6]
+        n = results["n-samples"][task]["effective"]
+        lines.append(f"{task}: {' '.join(shown)} (n={n})")
+    t = results.get("timing", {})
+    if t:
+        lines.append(f"{t['wall_seconds']:.1f} s, {t['samples_per_second']:.2f} samples/s, "
+                     f"{t['generated_samples']} generated, {t['cache_hits']} from cache"
+                     + (f" -> {results['run_dir']}" if "run_dir" in results else ""))
+    return lines
+
+
+def _make_run_dir(out: Path, run_name: str | None, display: str) -> Path:
+    if run_name:
+        if "/" in run_name or run_name.startswith("."):
+            raise GeobenchError(f"bad --run-name {run_name!r}: use a plain folder name")
+        folder = out / run_name
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", str(display).strip("/")).strip("_")[-60:] or "model"
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    for n in range(1000):
+        folder = out / (f"{slug}__{stamp}" + (f"-{n}" if n else ""))
+        try:
+            folder.mkdir(parents=True)
+            return folder
+        except FileExistsError:
+            continue
+    raise GeobenchError(f"cannot create a run folder under {out}")
+
+
+def _git_hash() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              timeout=5, cwd=Path(__file__).parent).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _env_versions() -> dict[str, str]:
+    out = {}
+    for pkg in ENV_PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _progress(iterator, total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    yield from tqdm(iterator, total=total, desc=desc, unit="sample", file=sys.stderr, disable=not enabled,
+                    dynamic_ncols=True)
+
+
+def _progress_bar(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="sample", file=sys.stderr, disable=not enabled, dynamic_ncols=True)
+
+
+__all__ = ["evaluate", "GenConfig", "parse_kv", "select_tasks"]

@@ -1,0 +1,55 @@
+"""Every hook of geobench: the whole plugin contract on one page.
+
+Hooks receive a host-owned `register` callback instead of returning lists (simonw/llm's style): validation,
+aliases and name clashes stay in the host. Built-in tasks, backends and trainers use these same hooks.
+"""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("geobench")
+hookimpl = pluggy.HookimplMarker("geobench")
+
+
+@hookspec
+def geobench_register_tasks(register):
+    """Register tasks: `register(TaskClassOrFactory, name=None, aliases=(), group=None)`.
+
+    A factory is any zero-argument callable returning a `geobench.Task`; `name` defaults to its `.name`.
+    """
+
+
+@hookspec
+def geobench_register_backends(register):
+    """Register model backends: `register(BackendClass, name=None)`.
+
+    The class is called as `BackendClass(model: str, **model_args)`; a classmethod
+    `from_loaded(model, processor, **kw)` lets trainers evaluate an in-memory model.
+    """
+
+
+@hookspec
+def geobench_register_models(register):
+    """Register named models: `register(name, resolve, description="")`.
+
+    `resolve()` returns a local folder (building or locating it); `--model NAME` then loads that folder.
+    """
+
+
+@hookspec
+def geobench_register_trainers(register):
+    """Register trainers: `register(TrainerClass, name=None)`; used by `geobench train NAME`."""
+
+
+@hookspec
+def geobench_register_rewards(register):
+    """Register reward functions: `register(fn, name=None)` with `fn(completions, **columns) -> list[float]`."""
+
+
+@hookspec
+def geobench_register_commands(cli):
+    """Add CLI subcommands: `cli` is the top-level click group (`@cli.command()` works)."""
+
+
+@hookspec
+def geobench_results_written(run):
+    """Event: a run's results were written. `run` is a `geobench.results.RunInfo` (folder, results dict)."""

@@ -1,0 +1,214 @@
+"""Results on disk: one folder per run, and cross-run tables rebuilt from those folders.
+
+`results/<run>/results.json` follows lm-eval's results schema (`results[task]["metric,none"]`, `versions`,
+`n-samples`, `config`, `higher_is_better`, `task_hashes`, ...) plus geobench's `backend`, `checkpoint_step`
+and `timing`. `results/<run>/samples_<task>.jsonl` holds one line per doc. `results/table.csv` / `table.md`
+(and `table.parquet` when pyarrow is installed) are rebuilt from every run folder under a file lock, so they
+never disagree with the runs and two concurrent runs cannot clobber each other. Every file is written to a
+temp file and renamed into place: a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from geobench.errors import GeobenchError
+
+TABLE_COLUMNS = ["run", "model", "backend", "checkpoint_step", "task", "group", "metric", "value", "stderr",
+                 "n_samples", "date"]
+
+
+@dataclass
+class RunInfo:
+    """What the `geobench_results_written` hook receives."""
+
+    folder: Path
+    results: dict[str, Any]
+
+
+def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
+    """Write a file so that readers see the old content or the new, never a part."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _json_default(o):
+    if hasattr(o, "to_json"):
+        return o.to_json()
+    if isinstance(o, Path):
+        return str(o)
+    if isinstance(o, bytes):
+        return f"<{len(o)} bytes>"
+    if hasattr(o, "item"):  # numpy scalars
+        return o.item()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def dumps(obj: Any, indent: int | None = 2) -> str:
+    """JSON with NaN written as null (strict JSON readers choke on NaN)."""
+    return json.dumps(_nan_to_none(obj), indent=indent, default=_json_default, ensure_ascii=False, allow_nan=False)
+
+
+def _nan_to_none(o):
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, dict):
+        return {k: _nan_to_none(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_nan_to_none(v) for v in o]
+    return o
+
+
+def check_output_dir(output: str | os.PathLike) -> Path:
+    """Create the output folder or fail in one line if it is not writable."""
+    out = Path(output)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=out, prefix=".probe.", delete=True)
+        probe.close()
+    except OSError as e:
+        raise GeobenchError(f"output folder {str(out)!r} is not writable: {e.strerror or e}",
+                            hint="pass --output DIR") from None
+    return out
+
+
+class SamplesJournal:
+    """`samples_<task>.jsonl.partial` appended line by line as samples finish (tail -f it); `finish` writes
+    `samples_<task>.jsonl` atomically in doc order and removes the journal."""
+
+    def __init__(self, folder: Path, task: str):
+        self.final = folder / f"samples_{task}.jsonl"
+        self.partial = folder / f"samples_{task}.jsonl.partial"
+        self._f = None
+
+    def append(self, record: dict) -> None:
+        if self._f is None:
+            self.partial.parent.mkdir(parents=True, exist_ok=True)
+            self._f = open(self.partial, "a", encoding="utf-8")
+        self._f.write(dumps(record, indent=None) + "\n")
+        self._f.flush()
+
+    def finish(self, records: list[dict]) -> None:
+        self.close()
+        atomic_write(self.final, "".join(dumps(r, indent=None) + "\n" for r in records))
+        if self.partial.exists():
+            self.partial.unlink()
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """Read a JSONL file, skipping a torn last line (a killed writer)."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                continue
+    return rows
+
+
+# -------------------------------------------------------------------------------------------------- tables
+
+
+def run_rows(folder: Path, results: dict) -> list[dict]:
+    """Flatten one results.json into table rows: one per (task, metric)."""
+    cfg = results.get("config", {})
+    rows = []
+    for task, metrics in results.get("results", {}).items():
+        n = results.get("n-samples", {}).get(task, {}).get("effective")
+        for key, value in metrics.items():
+            if "," not in key or "_stderr," in key:
+                continue
+            metric = key.split(",")[0]
+            rows.append({
+                "run": folder.name, "model": cfg.get("model"), "backend": cfg.get("backend"),
+                "checkpoint_step": cfg.get("checkpoint_step"), "task": task,
+                "group": results.get("configs", {}).get(task, {}).get("group", ""), "metric": metric,
+                "value": value, "stderr": metrics.get(f"{metric}_stderr,none"), "n_samples": n,
+                "date": results.get("date"),
+            })
+    return rows
+
+
+def load_table(output: str | os.PathLike):
+    """A DataFrame of every run folder's results (an empty one with the columns if there is none)."""
+    import pandas as pd
+
+    rows = []
+    for path in sorted(Path(output).glob("*/results.json")):
+        try:
+            with open(path, encoding="utf-8") as f:
+                rows.extend(run_rows(path.parent, json.load(f)))
+        except (OSError, ValueError):
+            continue  # an unreadable run folder is skipped, not fatal
+    df = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    return df.sort_values(["task", "metric", "model", "checkpoint_step", "run"], na_position="first",
+                          kind="stable").reset_index(drop=True)
+
+
+def rebuild_tables(output: str | os.PathLike):
+    """Rebuild results/table.csv, table.md (and table.parquet) from the run folders, under a file lock."""
+    from filelock import FileLock
+
+    out = Path(output)
+    with FileLock(str(out / ".table.lock"), timeout=120):
+        df = load_table(out)
+        atomic_write(out / "table.csv", df.to_csv(index=False))
+        atomic_write(out / "table.md", to_markdown(df) + "\n")
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            fd, tmp = tempfile.mkstemp(prefix=".table.parquet.", dir=out)
+            os.close(fd)
+            try:
+                df.astype({"checkpoint_step": "Int64", "n_samples": "Int64"}).to_parquet(tmp, index=False)
+                os.replace(tmp, out / "table.parquet")
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+    return df
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) < 1000 else f"{v:.1f}"
+    return str(v)
+
+
+def to_markdown(df, columns: list[str] | None = None) -> str:
+    """A GitHub markdown table without the optional `tabulate` dependency."""
+    columns = columns or [c for c in df.columns if c != "date"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    for row in df[columns].itertuples(index=False):
+        lines.append("| " + " | ".join(_fmt(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def write_run(folder: Path, results: dict) -> None:
+    atomic_write(folder / "results.json", dumps(results))

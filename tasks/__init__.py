@@ -1,0 +1,1 @@
+"""Built-in tasks of geobench (installed as geobench.tasks)."""

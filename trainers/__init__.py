@@ -1,0 +1,1 @@
+"""Built-in trainers of geobench (installed as geobench.trainers)."""
