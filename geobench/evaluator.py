@@ -79,16 +79,18 @@ def parse_batch_size(value) -> int | str:
 # ---------------------------------------------------------------------------------------------- tasks
 
 
-def select_tasks(reg: plugins.Registry, spec: str | list[str]) -> list[Task]:
-    """Resolve 'all', group names, task names and aliases (comma-separated or a list) to task instances.
+def select_tasks(reg: plugins.Registry, spec: str | list[str | Task]) -> list[Task]:
+    """Resolve 'all', group names, task names and aliases (comma-separated or a list) to task instances;
+    Task instances in a list are used as they are.
 
     'all' and groups take only tasks whose data is available; a task named explicitly with missing data
     is a one-line error saying what is missing.
     """
-    names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s and s.strip()]
-    if not names:
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    chosen: dict[str, Task] = {t.name: t for t in items if isinstance(t, Task)}
+    names = [s.strip() for s in items if isinstance(s, str) and s.strip()]
+    if not names and not chosen:
         raise GeobenchError("no tasks given", hint="try --tasks all, or see `geobench tasks`")
-    chosen: dict[str, Task] = {}
     for name in names:
         if name == "all" or (name not in reg.tasks and name not in reg.aliases and _is_group(reg, name)):
             for tname in sorted(reg.tasks):
@@ -136,7 +138,7 @@ def checkpoint_step_of(model: str) -> int | None:
 
 def evaluate(
     model: str | Backend,
-    tasks: str | list[str] = "all",
+    tasks: str | list[str | Task] = "all",
     *,
     backend: str = "hf",
     model_args: str | dict | None = None,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import inspect
 
 from conftest import REPO
-
 from geobench import hookspecs
 
 

@@ -9,8 +9,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 
+from conftest import run_cli
 from geobench import GeobenchError, hookimpl, plugin_manager
 
 SIGNS_PLUGIN = '''

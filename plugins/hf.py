@@ -1,0 +1,446 @@
+"""The `hf` backend: a transformers image-text-to-text model, batched with left padding.
+
+Batch size 1 is the reference mode; larger batches must give the same greedy completions (the tests check
+this on the tiny model). Requests are grouped by generation settings, sorted longest first (so an
+out-of-memory error shows up on the first batch), and results are yielded as each batch finishes. The next
+batch's images are decoded in a thread while the current batch generates.
+
+torch and transformers are imported inside functions: `geobench --help` must stay fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from geobench.api import Backend, Completion, GenConfig, Request
+from geobench.errors import GeobenchError
+from geobench.hookspecs import hookimpl
+
+KNOWN_ARGS = ("batch_size", "dtype", "device", "attn_implementation", "min_pixels", "max_pixels",
+              "trust_remote_code", "revision", "max_batch_size")
+CPU_AUTO_BATCH = 16  # batch_size=auto on CPU: no OOM signal to probe with, so a fixed cap
+DTYPES = {"bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16",
+          "half": "float16", "float32": "float32", "fp32": "float32", "float": "float32"}
+QWEN_VL_TYPES = ("qwen2_vl", "qwen2_5_vl")
+MIB = 1 << 20
+
+
+# ---------------------------------------------------------------------------------------------- loading
+
+
+def _causes(e: BaseException) -> Iterator[BaseException]:
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        yield e
+        e = e.__cause__ or e.__context__
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _model_type(path: str, revision: str | None) -> str | None:
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(path, revision=revision).model_type
+    except Exception:  # noqa: BLE001 - only used to decide on a fallback
+        return None
+
+
+def load_processor(path: str, trust_remote_code: bool = False, revision: str | None = None):
+    """`AutoProcessor.from_pretrained`, with an image-only fallback for Qwen2-VL / Qwen2.5-VL.
+
+    The stock Qwen-VL processors need a video processor, which imports torchvision; where torchvision is
+    missing or broken, the checkpoint's images and text still work through geobench's image-only processor
+    (same tokenizer, image processor and chat template). Any other failure is raised as is.
+    """
+    from transformers import AutoProcessor
+
+    try:
+        return AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code, revision=revision)
+    except Exception as e:
+        needs_video = any(re.search(r"torchvision|video.?processor", str(c), re.I) for c in _causes(e))
+        if not needs_video or _model_type(path, revision) not in QWEN_VL_TYPES:
+            raise
+    from geobench.plugins.qwen_processor import Qwen2_5_VLImageOnlyProcessor
+
+    return Qwen2_5_VLImageOnlyProcessor.from_pretrained(path, revision=revision)
+
+
+def folder_hash(path: str) -> str:
+    """sha256 over each file's relative name, size and the sha256 of its first and last MiB.
+
+    Cheap even for a 15 GB checkpoint, and it changes with any re-saved or re-downloaded weight file. Paths
+    with a component starting with "." (e.g. `.cache/` written by `hf download`) are skipped.
+    """
+    files = []
+    for root, dirs, names in os.walk(path, followlinks=True):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        files += [os.path.join(root, n) for n in names if not n.startswith(".")]
+    total = hashlib.sha256()
+    for full in sorted(files, key=lambda f: os.path.relpath(f, path)):
+        size = os.path.getsize(full)
+        h = hashlib.sha256()
+        with open(full, "rb") as f:
+            h.update(f.read(MIB))
+            if size > MIB:
+                f.seek(max(MIB, size - MIB))
+                h.update(f.read(MIB))
+        rel = os.path.relpath(full, path).replace(os.sep, "/")
+        total.update(f"{rel}\0{size}\0{h.hexdigest()}\n".encode())
+    return total.hexdigest()
+
+
+def _local_folder(model: str) -> str | None:
+    """The absolute folder for a local model, None for a hub id; a local-looking path must exist."""
+    expanded = os.path.expanduser(model)
+    if model.startswith(("/", ".", "~")) or os.path.exists(expanded):
+        if not os.path.exists(expanded):
+            raise GeobenchError(f"model folder not found: {model}")
+        if not os.path.isdir(expanded):
+            raise GeobenchError(f"model path is not a folder: {model}")
+        if not os.path.isfile(os.path.join(expanded, "config.json")):
+            raise GeobenchError(f"model folder {model} has no config.json")
+        return os.path.abspath(expanded)
+    return None
+
+
+def _load_error(model: str, local: str | None, e: Exception) -> GeobenchError:
+    """One line for a load failure: not cached offline, unknown repo, or the folder's own problem."""
+    if local is not None:
+        return GeobenchError(f"cannot load model folder {local}: {_first_line(e)}")
+    names = {type(c).__name__ for c in _causes(e)}
+    if names & {"RepositoryNotFoundError", "GatedRepoError"}:
+        return GeobenchError(f"model {model!r} not found on the Hugging Face hub, or you have no access to it",
+                             hint="check the id; log in with `hf auth login` for gated models")
+    if names & {"LocalEntryNotFoundError", "OfflineModeIsEnabled", "ConnectionError"} or \
+            "couldn't connect" in str(e).lower():
+        return GeobenchError(
+            f"cannot load model {model!r} offline: not in the local HF cache; download it with "
+            f"`hf download {model}` where you have network, or pass a local folder")
+    return GeobenchError(f"cannot load model {model!r}: {_first_line(e)}")
+
+
+def _batch_size(value: int | str) -> int | str:
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise GeobenchError(f"batch_size must be a positive integer or 'auto', got {value!r}") from None
+    if n < 1:
+        raise GeobenchError(f"batch_size must be a positive integer or 'auto', got {value!r}")
+    return n
+
+
+def _opt_int(name: str, value) -> int | None:
+    if value is None:
+        return None
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise GeobenchError(f"{name} must be an integer, got {value!r}") from None
+    if n < 1:
+        raise GeobenchError(f"{name} must be >= 1, got {value!r}")
+    return n
+
+
+def _flag(value) -> bool:
+    return value.strip().lower() in ("1", "true", "yes") if isinstance(value, str) else bool(value)
+
+
+def _is_oom(e: BaseException) -> bool:
+    import torch
+
+    return isinstance(e, torch.OutOfMemoryError) or (isinstance(e, RuntimeError) and "out of memory" in str(e))
+
+
+# ---------------------------------------------------------------------------------------------- backend
+
+
+class HFBackend(Backend):
+    """transformers `AutoModelForImageTextToText` + its processor (chat template, left padding)."""
+
+    name = "hf"
+
+    def __init__(self, model: str, batch_size: int | str = 1, dtype: str = "auto", device: str = "auto",
+                 attn_implementation: str | None = None, min_pixels: int | None = None,
+                 max_pixels: int | None = None, trust_remote_code: bool = False, revision: str | None = None,
+                 max_batch_size: int = 64, **unknown):
+        if unknown:
+            raise GeobenchError(f"unknown model arg{'s' if len(unknown) > 1 else ''} "
+                                f"{', '.join(map(repr, sorted(unknown)))} for backend 'hf'; known: {', '.join(KNOWN_ARGS)}")
+        import torch
+
+        # Cheap checks first: a typo should not cost a model load.
+        batch_size, max_batch_size = _batch_size(batch_size), _opt_int("max_batch_size", max_batch_size)
+        min_pixels, max_pixels = _opt_int("min_pixels", min_pixels), _opt_int("max_pixels", max_pixels)
+        if min_pixels and max_pixels and min_pixels > max_pixels:
+            raise GeobenchError(f"min_pixels ({min_pixels}) > max_pixels ({max_pixels})")
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        try:
+            torch.device(device)
+        except (RuntimeError, TypeError):
+            raise GeobenchError(f"bad device {device!r} (e.g. auto, cpu, cuda, cuda:1)") from None
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise GeobenchError(f"device {device!r} requested but CUDA is not available here")
+        dtype = str(dtype).removeprefix("torch.")
+        if dtype == "auto":
+            dtype = "bfloat16" if device.startswith("cuda") else "float32"
+        if dtype not in DTYPES:
+            raise GeobenchError(f"bad dtype {dtype!r}; known: auto, {', '.join(DTYPES)}")
+        trust_remote_code = _flag(trust_remote_code)
+        self.local_path = _local_folder(model)
+        where = self.local_path or model
+
+        from transformers import AutoConfig, AutoModelForImageTextToText
+
+        try:
+            config = AutoConfig.from_pretrained(where, revision=revision, trust_remote_code=trust_remote_code)
+            processor = load_processor(where, trust_remote_code=trust_remote_code, revision=revision)
+            loaded = AutoModelForImageTextToText.from_pretrained(
+                where, config=config, dtype=getattr(torch, DTYPES[dtype]), revision=revision,
+                trust_remote_code=trust_remote_code, attn_implementation=attn_implementation).to(device)
+        except GeobenchError:
+            raise
+        except Exception as e:  # noqa: BLE001 - every load failure becomes one line
+            raise _load_error(model, self.local_path, e) from None
+        self._setup(loaded, processor, model, batch_size, max_batch_size)
+        self.revision = revision
+        self.hub_repo, self.commit = _snapshot(self.local_path or _cached_config(model, revision) or "")
+        self.trust_remote_code = trust_remote_code
+        self._apply_pixels(min_pixels, max_pixels)
+        self._fingerprint = self._hash_fingerprint()
+
+    @classmethod
+    def from_loaded(cls, model, processor, batch_size: int | str = 1, name: str = "in-memory",
+                    fingerprint: dict[str, Any] | None = None) -> HFBackend:
+        """Wrap an already-loaded model and processor (trainers evaluating the model they train).
+
+        `fingerprint()` returns `fingerprint` as given: without one it is None, and the caller must not cache,
+        since nothing identifies the in-memory weights.
+        """
+        self = cls.__new__(cls)
+        self.local_path = self.revision = self.commit = self.hub_repo = None
+        self.trust_remote_code = False
+        self._setup(model, processor, name, batch_size, 64)
+        self._fingerprint = fingerprint
+        return self
+
+    def _setup(self, model, processor, model_id: str, batch_size, max_batch_size) -> None:
+        self.model = model
+        self.processor = processor
+        self.model_id = model_id
+        self.batch_size = _batch_size(batch_size)
+        self.max_batch_size = _opt_int("max_batch_size", max_batch_size)
+        self.device = str(model.device)
+        self.dtype = str(model.dtype).removeprefix("torch.")
+        self.attn_implementation = getattr(model.config, "_attn_implementation", None)
+        self._limit = 1  # the batch size now in use
+        self._oom_cap: int | None = None  # auto: a batch size known to fit, after an out-of-memory error
+        self._largest_ok = 0  # the largest batch that ran: the effective batch size
+        gc = model.generation_config
+        eos = gc.eos_token_id if gc.eos_token_id is not None else processor.tokenizer.eos_token_id
+        self._pad_id = gc.pad_token_id if gc.pad_token_id is not None else processor.tokenizer.pad_token_id
+        self._end_ids = set(eos if isinstance(eos, list) else [eos]) | {self._pad_id}
+        self._end_ids.discard(None)
+
+    def _apply_pixels(self, min_pixels: int | None, max_pixels: int | None) -> None:
+        ip = getattr(self.processor, "image_processor", None)
+        if min_pixels is None and max_pixels is None:
+            return
+        if ip is None or "shortest_edge" not in dict(getattr(ip, "size", None) or {}):
+            raise GeobenchError("min_pixels/max_pixels apply only to Qwen-VL style image processors")
+        size = dict(ip.size)
+        if min_pixels is not None:
+            size["shortest_edge"] = min_pixels
+        if max_pixels is not None:
+            size["longest_edge"] = max_pixels
+        if size["shortest_edge"] > size["longest_edge"]:
+            raise GeobenchError(f"min_pixels ({size['shortest_edge']}) > max_pixels ({size['longest_edge']})")
+        ip.size = type(ip.size)(**size)
+
+    def _pixels(self) -> tuple[int | None, int | None]:
+        size = dict(getattr(getattr(self.processor, "image_processor", None), "size", None) or {})
+        return size.get("shortest_edge"), size.get("longest_edge")
+
+    def _hash_fingerprint(self) -> dict[str, Any]:
+        min_px, max_px = self._pixels()
+        fp = {"backend": "hf", "model": self.model_id, "dtype": self.dtype, "min_pixels": min_px,
+              "max_pixels": max_px}
+        if self.local_path is not None:
+            # The content decides, not where the folder sits: caches survive a move or another machine.
+            fp["model"] = self.hub_repo or os.path.basename(self.local_path)
+            fp["content_sha256"] = folder_hash(self.local_path)
+        else:
+            fp["revision"] = self.revision
+        if self.commit:
+            fp["commit"] = self.commit
+        return fp
+
+    def fingerprint(self) -> dict[str, Any] | None:
+        """Computed once at load. For `from_loaded`, the dict given there, or None (do not cache)."""
+        return self._fingerprint
+
+    def describe(self) -> dict[str, Any]:
+        min_px, max_px = self._pixels()
+        return {"model": self.local_path or self.model_id, "batch_size": self.batch_size,
+                "effective_batch_size": self._largest_ok or None, "max_batch_size": self.max_batch_size,
+                "device": self.device, "dtype": self.dtype, "attn_implementation": self.attn_implementation,
+                "min_pixels": min_px, "max_pixels": max_px}
+
+    # ------------------------------------------------------------------------------------------ generation
+
+    def generate(self, requests: list[Request]) -> Iterator[tuple[int, Completion]]:
+        import torch
+
+        if not requests:
+            return
+        if self.batch_size != "auto":
+            limit = self.batch_size
+        else:
+            cap = self.max_batch_size if self.device.startswith("cuda") else min(self.max_batch_size, CPU_AUTO_BATCH)
+            limit = min(self._oom_cap or cap, cap, len(requests))
+        self._limit = limit
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with ThreadPoolExecutor(1, thread_name_prefix="geobench-images") as pool, torch.inference_mode():
+                plan = self._plan(requests)
+                nxt = next(plan, None)
+                future = pool.submit(_decode, requests, nxt[1]) if nxt else None
+                while nxt is not None:
+                    (gen, idxs), images = nxt, future
+                    nxt = next(plan, None)
+                    future = pool.submit(_decode, requests, nxt[1]) if nxt else None
+                    yield from self._run(requests, gen, idxs, images.result())
+        finally:
+            self.model.train(was_training)
+
+    def _plan(self, requests: list[Request]) -> Iterator[tuple[GenConfig, list[int]]]:
+        """Batches of requests sharing a GenConfig, longest prompt first (by images, then text length).
+
+        Images are not decoded yet, so length is estimated; the group holding the longest prompt comes first.
+        """
+        groups: dict[GenConfig, list[int]] = {}
+        longest_first = sorted(range(len(requests)), reverse=True,
+                               key=lambda i: (len(requests[i].images), _text_len(requests[i].messages)))
+        for i in longest_first:
+            groups.setdefault(requests[i].gen, []).append(i)
+        for gen, idxs in groups.items():
+            pos = 0
+            while pos < len(idxs):
+                yield gen, idxs[pos:pos + self._limit]
+                pos += self._limit
+
+    def _run(self, requests, gen: GenConfig, idxs: list[int], images: dict) -> Iterator[tuple[int, Completion]]:
+        """Generate `idxs` in batches of the current limit; with batch_size=auto, halve it on OOM and retry."""
+        import torch
+
+        pos = 0
+        while pos < len(idxs):
+            batch = idxs[pos:pos + self._limit]
+            try:
+                completions = self._generate_batch(requests, gen, batch, images)
+            except Exception as e:
+                if not _is_oom(e):
+                    raise
+                completions = None
+            if completions is None:  # out of memory; the failed batch's tensors are released by now
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                if self.batch_size != "auto" or len(batch) == 1:
+                    raise GeobenchError(f"out of memory at batch size {len(batch)} on {self.device}",
+                                        hint="use a smaller batch_size, batch_size=auto, or smaller max_pixels"
+                                        ) from None
+                self._limit = self._oom_cap = (len(batch) + 1) // 2
+                continue
+            self._largest_ok = max(self._largest_ok, len(batch))
+            yield from zip(batch, completions, strict=True)
+            pos += len(batch)
+
+    def _generate_batch(self, requests, gen: GenConfig, batch: list[int], images: dict) -> list[Completion]:
+        import torch
+
+        chats = [_with_images(requests[i].messages, images[i]) for i in batch]
+        texts = self.processor.apply_chat_template(chats, add_generation_prompt=True, tokenize=False)
+        flat = [im for i in batch for im in images[i]]
+        inputs = self.processor(text=texts, images=flat or None, padding=True, padding_side="left",
+                                return_tensors="pt").to(self.model.device)
+        if "pixel_values" in inputs:
+            inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
+        if gen.seed is not None:
+            torch.manual_seed(gen.seed)
+        out = self.model.generate(**inputs, **self._generate_kwargs(gen))
+        new = out[:, inputs["input_ids"].shape[1]:].tolist()
+        return [self._completion(row, gen) for row in new]
+
+    def _generate_kwargs(self, gen: GenConfig) -> dict[str, Any]:
+        """GenConfig -> `generate` kwargs; neutral sampling values when greedy (no checkpoint defaults leak)."""
+        sampling = gen.do_sample and gen.temperature > 0
+        kw = {"max_new_tokens": gen.max_new_tokens, "do_sample": sampling,
+              "repetition_penalty": gen.repetition_penalty, "pad_token_id": self._pad_id,
+              "temperature": gen.temperature if sampling else 1.0, "top_p": gen.top_p if sampling else 1.0,
+              "top_k": gen.top_k if sampling else 50}
+        if gen.stop:
+            kw.update(stop_strings=list(gen.stop), tokenizer=self.processor.tokenizer)
+        return kw
+
+    def _completion(self, ids: list[int], gen: GenConfig) -> Completion:
+        n = next((k for k, t in enumerate(ids) if t in self._end_ids), len(ids))
+        text = self.processor.tokenizer.decode(ids[:n], skip_special_tokens=True)
+        cut = min((p for p in (text.find(s) for s in gen.stop if s) if p >= 0), default=-1)
+        if cut >= 0:
+            text = text[:cut]
+        hit_length = n >= gen.max_new_tokens and cut < 0
+        return Completion(text=text, n_tokens=n, finish_reason="length" if hit_length else "stop")
+
+
+def _decode(requests: list[Request], idxs: list[int]) -> dict[int, list]:
+    """Decode the images of some requests (runs in the prefetch thread); errors name the file."""
+    return {i: [ref.open() for ref in requests[i].images] for i in idxs}
+
+
+def _with_images(messages: list[dict], images: list) -> list[dict]:
+    """The chat with each ImageRef replaced, in order, by its decoded PIL image (the processor's format)."""
+    it = iter(images)
+    out = []
+    for m in messages:
+        content = m["content"]
+        if isinstance(content, list):
+            content = [{"type": "image", "image": next(it)} if c.get("type") == "image" else c for c in content]
+        out.append({**m, "content": content})
+    return out
+
+
+def _text_len(messages: list[dict]) -> int:
+    return sum(len(m["content"]) if isinstance(m["content"], str) else
+               sum(len(c.get("text", "")) for c in m["content"]) for m in messages)
+
+
+def _cached_config(model: str, revision: str | None) -> str | None:
+    """Where a hub model's config.json sits in the local HF cache (so its snapshot names the commit)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(model, "config.json", revision=revision)
+    return found if isinstance(found, str) else None
+
+
+def _snapshot(path: str) -> tuple[str | None, str | None]:
+    """(repo id, commit) of a path inside the HF cache (`models--org--name/snapshots/<commit>`), else Nones."""
+    m = re.search(r"models--([^/\\]+)[/\\]snapshots[/\\]([0-9a-f]{40})(?:[/\\]|$)", path)
+    return (m.group(1).replace("--", "/"), m.group(2)) if m else (None, None)
+
+
+@hookimpl
+def geobench_register_backends(register):
+    register(HFBackend, name="hf")
