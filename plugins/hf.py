@@ -202,19 +202,21 @@ class HFBackend(Backend):
         self.local_path = _local_folder(model)
         where = self.local_path or model
 
-        from transformers import AutoConfig, AutoModelForImageTextToText
+        from transformers import AutoConfig
 
         try:
             config = AutoConfig.from_pretrained(where, revision=revision, trust_remote_code=trust_remote_code)
             processor = load_processor(where, trust_remote_code=trust_remote_code, revision=revision)
-            loaded = AutoModelForImageTextToText.from_pretrained(
-                where, config=config, dtype=getattr(torch, DTYPES[dtype]), revision=revision,
-                trust_remote_code=trust_remote_code, attn_implementation=attn_implementation).to(device)
         except GeobenchError:
             raise
         except Exception as e:  # noqa: BLE001 - every load failure becomes one line
             raise _load_error(model, self.local_path, e) from None
-        self._setup(loaded, processor, model, batch_size, max_batch_size)
+        # The weights load on the first generate(): a rerun whose completions are all cached never loads them.
+        self._pending_load = dict(where=where, config=config, dtype=getattr(torch, DTYPES[dtype]),
+                                  revision=revision, trust_remote_code=trust_remote_code,
+                                  attn_implementation=attn_implementation, device=device)
+        self._setup(None, processor, model, batch_size, max_batch_size)
+        self.device, self.dtype, self.attn_implementation = device, DTYPES[dtype], attn_implementation
         self.revision = revision
         self.hub_repo, self.commit = _snapshot(self.local_path or _cached_config(model, revision) or "")
         self.trust_remote_code = trust_remote_code
@@ -237,17 +239,24 @@ class HFBackend(Backend):
         return self
 
     def _setup(self, model, processor, model_id: str, batch_size, max_batch_size) -> None:
-        self.model = model
         self.processor = processor
         self.model_id = model_id
         self.batch_size = _batch_size(batch_size)
         self.max_batch_size = _opt_int("max_batch_size", max_batch_size)
-        self.device = str(model.device)
-        self.dtype = str(model.dtype).removeprefix("torch.")
-        self.attn_implementation = getattr(model.config, "_attn_implementation", None)
         self._limit = 1  # the batch size now in use
         self._oom_cap: int | None = None  # auto: a batch size known to fit, after an out-of-memory error
         self._largest_ok = 0  # the largest batch that ran: the effective batch size
+        self.model = None
+        if model is not None:
+            self._bind(model)
+
+    def _bind(self, model) -> None:
+        """Attach the loaded model and read what generation needs from it."""
+        self.model = model
+        self.device = str(model.device)
+        self.dtype = str(model.dtype).removeprefix("torch.")
+        self.attn_implementation = getattr(model.config, "_attn_implementation", None)
+        processor = self.processor
         gc = model.generation_config
         eos = gc.eos_token_id if gc.eos_token_id is not None else processor.tokenizer.eos_token_id
         self._pad_id = gc.pad_token_id if gc.pad_token_id is not None else processor.tokenizer.pad_token_id
@@ -300,11 +309,28 @@ class HFBackend(Backend):
 
     # ------------------------------------------------------------------------------------------ generation
 
+    def load_model(self):
+        """Load the weights now (normally on the first generate); load errors are one line."""
+        if self.model is None:
+            from transformers import AutoModelForImageTextToText
+
+            a = self._pending_load
+            try:
+                model = AutoModelForImageTextToText.from_pretrained(
+                    a["where"], config=a["config"], dtype=a["dtype"], revision=a["revision"],
+                    trust_remote_code=a["trust_remote_code"], attn_implementation=a["attn_implementation"],
+                ).to(a["device"])
+            except Exception as e:  # noqa: BLE001 - every load failure becomes one line
+                raise _load_error(self.model_id, self.local_path, e) from None
+            self._bind(model)
+        return self.model
+
     def generate(self, requests: list[Request]) -> Iterator[tuple[int, Completion]]:
         import torch
 
         if not requests:
             return
+        self.load_model()
         if self.batch_size != "auto":
             limit = self.batch_size
         else:

@@ -75,9 +75,9 @@ def test_data_error_happens_before_the_model_loads(tmp_path):
 
 @pytest.mark.parametrize("args", [["--help"], ["tasks"], ["plugins"], ["eval", "--help"]])
 def test_listing_and_help_do_not_import_torch(args):
-    code = ("import sys; from geobench.cli import main; rc = main(%r); "
+    code = (f"import sys; from geobench.cli import main; rc = main({args!r}); "
             "bad = [m for m in ('torch', 'transformers') if m in sys.modules]; "
-            "print('IMPORTED', bad); sys.exit(rc)" % (args,))
+            "print('IMPORTED', bad); sys.exit(rc)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        env={**os.environ, "GEOBENCH_DISABLE_PLUGINS": ""})
     assert r.returncode == 0, r.stderr

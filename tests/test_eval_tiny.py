@@ -1,0 +1,71 @@
+"""End to end on the built-in tiny model: the README's first command, and reruns that never load the weights."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import geobench
+from conftest import run_cli
+from geobench.plugins.hf import HFBackend
+
+
+def test_eval_tiny_all_tasks_end_to_end(tmp_path, tiny_model_path):
+    r = run_cli("eval", "--model", "tiny", "--tasks", "all", "--limit", "4", "--batch-size", "2",
+                "--gen-kwargs", "max_new_tokens=8", "--output", str(tmp_path / "results"))
+    assert r.returncode == 0, r.stderr
+    assert "geoloc_toy" in r.stdout and "acc@25km" in r.stdout
+    run = next((tmp_path / "results").glob("tiny__*/results.json"))
+    res = json.loads(run.read_text())
+    assert res["config"]["model"] == "tiny" and res["config"]["backend"] == "hf"
+    assert res["config"]["model_fingerprint"]["content_sha256"]
+    assert res["timing"]["generated_samples"] == 4
+    assert (tmp_path / "results" / "table.csv").exists()
+    r = run_cli("results", "--output", str(tmp_path / "results"), "--metric", "parse_rate")
+    assert r.returncode == 0 and "tiny" in r.stdout
+
+
+def test_all_cached_rerun_does_not_load_the_weights(tmp_path, tiny_model_path):
+    kw = dict(limit=3, gen_kwargs="max_new_tokens=4", output=None, cache_path=tmp_path / "c.sqlite",
+              progress=False)
+    first = HFBackend(tiny_model_path)
+    a = geobench.evaluate(first, "geoloc_toy", **kw)
+    assert first.model is not None
+    second = HFBackend(tiny_model_path)
+    b = geobench.evaluate(second, "geoloc_toy", **kw)
+    assert second.model is None, "all completions were cached: the weights must not be loaded"
+    assert a["results"] == b["results"] and b["timing"]["cache_hits"] == 3
+
+
+def test_kill_9_with_the_tiny_model_then_resume(tmp_path, tiny_model_path):
+    cache = tmp_path / "c.sqlite"
+    cmd = [sys.executable, "-m", "geobench", "eval", "--model", tiny_model_path, "--tasks", "geoloc_toy",
+           "--limit", "30", "--gen-kwargs", "max_new_tokens=48", "--output", str(tmp_path / "r"),
+           "--cache-path", str(cache), "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = 0
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if cache.exists():
+            with sqlite3.connect(cache) as db:
+                done = db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+            if done >= 5:
+                break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with sqlite3.connect(cache) as db:
+        done = db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+    assert 0 < done < 30
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(next((tmp_path / "r").glob("*/results.json")).read_text())
+    assert res["timing"]["cache_hits"] == done and res["timing"]["generated_samples"] == 30 - done
+    clean = subprocess.run(cmd[:-5] + ["--output", str(tmp_path / "clean"), "--no-cache", "-q"],
+                           capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stderr
+    assert json.loads(next((tmp_path / "clean").glob("*/results.json")).read_text())["results"] == res["results"]
