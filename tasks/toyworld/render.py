@@ -166,7 +166,7 @@ def render_ground(world: World, place: Place, seed: int = 0, size: int = 96) -> 
 
     yg = yh + sea_h
     land = land_colour(place)
-    pen.rect(0, yg, 96, 96, (100, 100, 100))
+    pen.rect(0, yg, 96, 96, _jit(rng, land, 8))
     _ground_texture(pen, rng, place, yg)
     side = 1 if place.driving_side == "right" else -1
     _buildings_ground(pen, rng, place, country, _n_buildings(world, place), yg, cx)
