@@ -50,6 +50,15 @@ def _cell(v) -> str:
     return str(v)
 
 
+DATA_DIR = click.option("--data-dir", default=None, envvar="GEOBENCH_DATA", show_envvar=True,
+                        help="Folder holding real benchmarks, one subfolder per task (default: $GEOBENCH_HOME/benchmarks).")
+
+
+def _set_data_dir(data_dir: str | None) -> None:
+    if data_dir:
+        os.environ["GEOBENCH_DATA"] = data_dir
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(package_name="geobench")
 @click.option("--strict-plugins", is_flag=True, help="Fail when any plugin fails to load (default: warn).")
@@ -80,11 +89,13 @@ def cli(strict_plugins: bool):
 @click.option("--cache-path", default=None, help="Response cache file (default: $GEOBENCH_HOME/responses.sqlite).")
 @click.option("--checkpoint-step", type=int, default=None, help="Training step to record (default: from path).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary lines on stderr.")
+@DATA_DIR
 def eval_cmd(model, tasks, backend, model_args, batch_size, gen_kwargs, limit, seed, output, run_name, no_cache,
-             cache_path, checkpoint_step, quiet):
+             cache_path, checkpoint_step, quiet, data_dir):
     """Evaluate a model on tasks; writes results/<run>/ and rebuilds results/table.csv."""
     from geobench.evaluator import evaluate
 
+    _set_data_dir(data_dir)
     res = evaluate(model, tasks, backend=backend, model_args=model_args, batch_size=batch_size,
                    gen_kwargs=gen_kwargs, limit=limit, seed=seed, output=output, run_name=run_name,
                    use_cache=not no_cache, cache_path=cache_path, checkpoint_step=checkpoint_step,
@@ -100,8 +111,10 @@ def eval_cmd(model, tasks, backend, model_args, batch_size, gen_kwargs, limit, s
 
 @cli.command("tasks")
 @click.option("--group", default=None, help="Only tasks of this group.")
-def tasks_cmd(group):
+@DATA_DIR
+def tasks_cmd(group, data_dir):
     """List registered tasks: name, group, version, data status and metrics."""
+    _set_data_dir(data_dir)
     reg = plugins.registry()
     rows = []
     for name in sorted(reg.tasks):

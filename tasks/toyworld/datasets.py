@@ -1,0 +1,70 @@
+"""Toy-world datasets on disk: built once, atomically, under a file lock, in the real benchmarks' layouts.
+
+Each task family registers an exporter `export(folder: Path, splits: dict[str, int], seed: int) -> None` that
+writes its dataset (images + metadata) in the published layout its real-benchmark loader reads, so the toy
+tasks run the real loading code. `ensure(name)` returns the folder, building it on first use; a killed build
+leaves nothing behind and two processes never build the same folder at once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+TOY_VERSION = "v1"
+DEFAULT_SPLITS = {"test": 200, "train": 1000}
+DEFAULT_SEED = 0
+COMPLETE = ".complete"
+
+Exporter = Callable[[Path, dict[str, int], int], None]
+EXPORTERS: dict[str, Exporter] = {}
+
+
+def register_exporter(name: str, export: Exporter) -> None:
+    EXPORTERS[name] = export
+
+
+def toy_root() -> Path:
+    home = Path(os.environ.get("GEOBENCH_HOME", Path.home() / ".cache" / "geobench"))
+    return home / "data" / f"toyworld-{TOY_VERSION}"
+
+
+def build(name: str, folder: str | os.PathLike, splits: dict[str, int] | None = None,
+          seed: int = DEFAULT_SEED) -> Path:
+    """Write dataset `name` into `folder` (must not exist yet): into a temp sibling, then rename."""
+    folder = Path(folder)
+    if folder.exists() and any(folder.iterdir()):
+        from geobench.errors import GeobenchError
+
+        raise GeobenchError(f"folder {folder} exists and is not empty", hint="choose a new folder")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        EXPORTERS[name](tmp, dict(splits or DEFAULT_SPLITS), seed)
+        (tmp / COMPLETE).write_text(f"{name} seed={seed} splits={splits or DEFAULT_SPLITS}\n")
+        if folder.exists():
+            folder.rmdir()
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def ensure(name: str) -> Path:
+    """The default toy dataset `name` under $GEOBENCH_HOME, built on first use."""
+    from filelock import FileLock
+
+    folder = toy_root() / name
+    if (folder / COMPLETE).exists():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder.parent / f".{name}.lock"), timeout=600):
+        if not (folder / COMPLETE).exists():
+            if folder.exists():
+                shutil.rmtree(folder)  # an incomplete folder from an older, interrupted layout
+            build(name, folder)
+    return folder
