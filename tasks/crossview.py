@@ -1,0 +1,1 @@
+"""Placeholder: the crossview task family is being written."""

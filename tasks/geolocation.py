@@ -1,0 +1,1 @@
+"""Placeholder: the geolocation task family is being written."""

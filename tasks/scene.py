@@ -1,0 +1,1 @@
+"""Placeholder: the scene task family is being written."""
