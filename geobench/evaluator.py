@@ -319,6 +319,7 @@ def _assemble(plans, per_sample, be: Backend, display: str, fingerprint, cfg: di
         if plan.task.group:
             groups.setdefault(plan.task.group, []).append(name)
     results["group_subtasks"] = groups
+    results["groups"] = {g: group_aggregate(results, members) for g, members in groups.items()}
     described = be.describe()
     results["config"] = {
         "model": display, "backend": getattr(be, "name", ""), "model_args": cfg["model_args"],
@@ -333,6 +334,26 @@ def _assemble(plans, per_sample, be: Backend, display: str, fingerprint, cfg: di
     results["versions_env"] = _env_versions()
     results["geobench_version"] = results["versions_env"].get("geobench")
     return results
+
+
+NOT_POOLED = ("median_km", "truncated")
+
+
+def group_aggregate(results: dict, members: list[str]) -> dict[str, Any]:
+    """A group's row: for each metric every member has, the sample-weighted mean over members (what one big
+    task would give). Medians and counts cannot be pooled that way and are left out."""
+    sizes = {t: results["n-samples"][t]["effective"] for t in members}
+    common = set.intersection(*(set(results["results"][t]) for t in members)) - {"alias"}
+    out: dict[str, Any] = {"alias": ", ".join(members)}
+    for key in sorted(common):
+        metric = key.split(",")[0]
+        if "_stderr" in metric or metric in NOT_POOLED:
+            continue
+        values = [(results["results"][t][key], sizes[t]) for t in members]
+        if any(v is None for v, _ in values):
+            continue
+        out[key] = sum(v * n for v, n in values) / sum(n for _, n in values)
+    return out
 
 
 def summary_lines(results: dict) -> list[str]:

@@ -133,22 +133,26 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
 
 
 def run_rows(folder: Path, results: dict) -> list[dict]:
-    """Flatten one results.json into table rows: one per (task, metric)."""
+    """Flatten one results.json into table rows: one per (task, metric), then one per (group, metric)."""
     cfg = results.get("config", {})
+    n_samples = {t: v.get("effective") for t, v in results.get("n-samples", {}).items()}
+
+    def row(task: str, group: str, metric: str, value, stderr, n) -> dict:
+        return {"run": folder.name, "model": cfg.get("model"), "backend": cfg.get("backend"),
+                "checkpoint_step": cfg.get("checkpoint_step"), "task": task, "group": group, "metric": metric,
+                "value": value, "stderr": stderr, "n_samples": n, "date": results.get("date")}
+
     rows = []
     for task, metrics in results.get("results", {}).items():
-        n = results.get("n-samples", {}).get(task, {}).get("effective")
+        group = results.get("configs", {}).get(task, {}).get("group", "")
         for key, value in metrics.items():
-            if "," not in key or "_stderr," in key:
-                continue
-            metric = key.split(",")[0]
-            rows.append({
-                "run": folder.name, "model": cfg.get("model"), "backend": cfg.get("backend"),
-                "checkpoint_step": cfg.get("checkpoint_step"), "task": task,
-                "group": results.get("configs", {}).get(task, {}).get("group", ""), "metric": metric,
-                "value": value, "stderr": metrics.get(f"{metric}_stderr,none"), "n_samples": n,
-                "date": results.get("date"),
-            })
+            if "," in key and "_stderr," not in key:
+                metric = key.split(",")[0]
+                rows.append(row(task, group, metric, value, metrics.get(f"{metric}_stderr,none"),
+                                n_samples.get(task)))
+    for group, metrics in results.get("groups", {}).items():
+        n = sum(n_samples.get(t) or 0 for t in results.get("group_subtasks", {}).get(group, []))
+        rows += [row(group, group, key.split(",")[0], value, None, n) for key, value in metrics.items() if "," in key]
     return rows
 
 
