@@ -147,9 +147,11 @@ def plugins_cmd():
 @click.option("--task", "task", default=None, help="Only this task.")
 @click.option("--metric", default=None, help="Only this metric.")
 @click.option("--model", default=None, help="Only this model.")
-def results_cmd(output, task, metric, model):
+@click.option("--compare-reference", is_flag=True,
+              help="Show your latest numbers beside the published ones (Geo-R1 paper) for matching task/metric.")
+def results_cmd(output, task, metric, model, compare_reference):
     """Show the results table rebuilt from every run folder under --output."""
-    from geobench.results import load_table
+    from geobench.results import compare_with_reference, load_table
 
     if not os.path.isdir(output):
         raise GeobenchError(f"no results folder {output!r}", hint="run `geobench eval` first or pass --output")
@@ -159,6 +161,14 @@ def results_cmd(output, task, metric, model):
             df = df[df[col] == value]
     if df.empty:
         click.echo("no results match", err=True)
+        return
+    if compare_reference:
+        both = compare_with_reference(df)
+        if both.empty:
+            click.echo("none of these tasks has published reference numbers (see geobench/reference/paper.csv)",
+                       err=True)
+            return
+        print_table(both.to_dict("records"), ["task", "metric", "model", "value", "source"])
         return
     cols = ["model", "checkpoint_step", "task", "metric", "value", "stderr", "n_samples", "run"]
     print_table(df.astype(object).where(df.notna(), None).to_dict("records"), cols)

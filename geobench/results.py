@@ -214,5 +214,30 @@ def to_markdown(df, columns: list[str] | None = None) -> str:
     return "\n".join(lines)
 
 
+def reference_table():
+    """The published numbers (Geo-R1 paper and its baselines) shipped with geobench, with their sources."""
+    from importlib import resources
+
+    import pandas as pd
+
+    with resources.files("geobench").joinpath("reference/paper.csv").open() as f:
+        return pd.read_csv(f)
+
+
+def compare_with_reference(df):
+    """Rows of `df` (your runs: the latest run per model, task, metric) beside the published numbers for every
+    (task, metric) that has one. Columns: task, metric, model, value, source."""
+    import pandas as pd
+
+    ref = reference_table()
+    keys = set(zip(ref["task"], ref["metric"], strict=True))
+    mine = df[[(t, m) in keys for t, m in zip(df["task"], df["metric"], strict=True)]]
+    mine = mine.sort_values("date").groupby(["task", "metric", "model"], as_index=False).last()
+    mine = mine.assign(source="this run: " + mine["run"].astype(str))
+    both = pd.concat([mine[["task", "metric", "model", "value", "source"]],
+                      ref[["task", "metric", "model", "value", "source"]]], ignore_index=True)
+    return both[both["task"].isin(set(mine["task"]))].sort_values(["task", "metric", "source"]).reset_index(drop=True)
+
+
 def write_run(folder: Path, results: dict) -> None:
     atomic_write(folder / "results.json", dumps(results))

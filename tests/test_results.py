@@ -114,3 +114,33 @@ def test_two_concurrent_runs_both_land_in_the_table(tmp_path):
     assert table["model"].nunique() == 2
     per_model = table.groupby("model").size()
     assert per_model.iloc[0] == per_model.iloc[1] > 10
+
+
+class FakePairing(geobench.Task):
+    """Named like the paper's cross-view benchmark so the reference numbers match it."""
+
+    name, version, group = "cvcities", "test", "crossview"
+    higher_is_better = {"acc": True}
+
+    def docs(self, split=None, limit=None):
+        return [geobench.Doc(id=str(i), fields={"answer": "AB"[i % 2]}) for i in range(4)]
+
+    def to_messages(self, doc):
+        return geobench.user("Which tile? <answer>letter</answer>")
+
+    def score(self, doc, completion):
+        return {"acc": float(geobench.parse.choice(completion, 4) == doc.fields["answer"])}
+
+
+def test_compare_reference_puts_a_run_beside_the_paper(tmp_path):
+    from conftest import run_cli
+    from geobench.results import reference_table
+
+    out = tmp_path / "res"
+    geobench.evaluate("<answer>A</answer>", [FakePairing()], backend="dummy", output=out, progress=False)
+    ref = reference_table()
+    assert {"model", "task", "metric", "value", "source"} <= set(ref.columns) and ref["source"].notna().all()
+    r = run_cli("results", "--output", str(out), "--compare-reference")
+    assert r.returncode == 0, r.stderr
+    assert "miniHui/Geo-R1" in r.stdout and "0.8240" in r.stdout and "this run:" in r.stdout
+    assert "0.5000" in r.stdout  # our fake model: right on every other doc
