@@ -21,10 +21,14 @@ COMPLETE = ".complete"
 
 Exporter = Callable[[Path, dict[str, int], int], None]
 EXPORTERS: dict[str, Exporter] = {}
+VERSIONS: dict[str, str] = {}
 
 
-def register_exporter(name: str, export: Exporter) -> None:
+def register_exporter(name: str, export: Exporter, version: str = "1") -> None:
+    """Register a family's exporter. Bump `version` whenever its output changes: the default datasets under
+    $GEOBENCH_HOME live in `<name>-<version>/`, so stale data is never reused."""
     EXPORTERS[name] = export
+    VERSIONS[name] = version
 
 
 def toy_root() -> Path:
@@ -58,11 +62,11 @@ def ensure(name: str) -> Path:
     """The default toy dataset `name` under $GEOBENCH_HOME, built on first use."""
     from filelock import FileLock
 
-    folder = toy_root() / name
+    folder = toy_root() / f"{name}-{VERSIONS[name]}"
     if (folder / COMPLETE).exists():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(folder.parent / f".{name}.lock"), timeout=600):
+    with FileLock(str(folder.parent / f".{folder.name}.lock"), timeout=600):
         if not (folder / COMPLETE).exists():
             if folder.exists():
                 shutil.rmtree(folder)  # an incomplete folder from an older, interrupted layout
