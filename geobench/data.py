@@ -50,7 +50,7 @@ def safe_join(root: Path, relative: str) -> Path:
 
 def read_csv(path: Path, required: Iterable[str], delimiter: str = ",") -> list[dict[str, str]]:
     """Rows of a CSV with a header; missing file/columns, bad encoding or no rows are one-line errors."""
-    text = _read_text(path)
+    text = read_text(path)
     reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
     columns = [c.strip() for c in (reader.fieldnames or [])]
     absent = [c for c in required if c not in columns]
@@ -65,7 +65,7 @@ def read_csv(path: Path, required: Iterable[str], delimiter: str = ",") -> list[
 def read_jsonl(path: Path, required: Iterable[str]) -> list[dict]:
     """Objects of a JSONL file; a bad line, a missing key or no rows are one-line errors naming the line."""
     rows = []
-    for n, line in enumerate(_read_text(path).splitlines(), 1):
+    for n, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -94,7 +94,8 @@ def lat_lon(value_lat, value_lon, where: str) -> tuple[float, float]:
     return lat, lon
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
+    """A file's text (UTF-8, BOM tolerated); missing, unreadable or non-UTF-8 files are one-line errors."""
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:
