@@ -21,9 +21,9 @@ TASK_SRC = '''
 import os
 from pathlib import Path
 from geobench.hookspecs import hookimpl
-from geobench.tasks import geoloc_toy
+from geobench.tasks import geolocation
 
-class Toy1000(geoloc_toy.GeolocToy):
+class Toy1000(geolocation.GeolocToy):
     name = "geoloc_toy_1000"
 
     def __init__(self):
@@ -44,10 +44,11 @@ def main() -> None:
     ap.add_argument("--batch-size", default="8")
     args = ap.parse_args()
     model = args.model or ("tiny" if args.backend == "hf" else "random")
-    from geobench.tasks import geoloc_toy
+    import geobench.tasks.geolocation  # noqa: F401  (registers the toy geolocation exporter)
+    from geobench.tasks.toyworld import datasets
 
     work = Path(tempfile.mkdtemp(prefix="gb-bench-"))
-    geoloc_toy.build(work / "toy", n=args.docs)
+    datasets.build("geolocation", work / "toy", splits={"test": args.docs})
     plugin_dir = work / "site"
     (plugin_dir / "bench_toy1000-0.dist-info").mkdir(parents=True)
     (plugin_dir / "bench_toy1000.py").write_text(TASK_SRC)

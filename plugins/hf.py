@@ -313,8 +313,11 @@ class HFBackend(Backend):
         """Load the weights now (normally on the first generate); load errors are one line."""
         if self.model is None:
             from transformers import AutoModelForImageTextToText
+            from transformers.utils import logging as hf_logging
 
             a = self._pending_load
+            bar = hf_logging.is_progress_bar_enabled()
+            hf_logging.disable_progress_bar()  # its weight-loading bar would tear geobench's own progress bar
             try:
                 model = AutoModelForImageTextToText.from_pretrained(
                     a["where"], config=a["config"], dtype=a["dtype"], revision=a["revision"],
@@ -322,6 +325,9 @@ class HFBackend(Backend):
                 ).to(a["device"])
             except Exception as e:  # noqa: BLE001 - every load failure becomes one line
                 raise _load_error(self.model_id, self.local_path, e) from None
+            finally:
+                if bar:
+                    hf_logging.enable_progress_bar()
             self._bind(model)
         return self.model
 

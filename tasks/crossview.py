@@ -133,7 +133,7 @@ def read_rows(path: Path, min_cols: int, delimiter: str | None = ",") -> list[li
     The published cross-view lists (CV-Cities img_info.csv, CVUSA splits, VIGOR splits) have no header, so
     `geobench.data.read_csv` does not fit; errors are the same one-liners naming the file and line.
     """
-    text = data.read_text(path)  # noqa: SLF001 - the shared reader with one-line errors
+    text = data.read_text(path)
     lines = text.splitlines()
     rows = list(csv.reader(lines, delimiter=delimiter)) if delimiter else [ln.split() for ln in lines]
     out = []

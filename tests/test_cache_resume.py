@@ -106,20 +106,21 @@ def test_cache_key_changes_with_generation_settings_and_sampling_without_seed_is
     assert len(ResponseCache(tmp_path / "c.sqlite")) == 15
 
 
-def test_cache_key_covers_image_bytes(tmp_path, monkeypatch):
+def test_cache_key_covers_image_bytes(tmp_path):
     """Changing one image's bytes (same path, same doc id) must miss the cache for that doc only."""
-    from geobench.tasks import geoloc_toy
+    from PIL import Image
 
-    folder = tmp_path / "toy"
-    geoloc_toy.build(folder, n=4)
-    monkeypatch.setattr(geoloc_toy, "data_dir", lambda: folder)
+    from geobench.tasks.geolocation import GeolocToy
+    from geobench.tasks.toyworld import datasets
+
+    folder = datasets.build("geolocation", tmp_path / "toy", splits={"test": 4})
     be = CountingBackend()
     kw = dict(output=None, cache_path=tmp_path / "c.sqlite", progress=False)
-    geobench.evaluate(be, "geoloc_toy", **kw)
+    geobench.evaluate(be, [GeolocToy(folder)], **kw)
     img = folder / "images" / "toy_00002.png"
     os.utime(img)  # touching is not changing
-    geobench.evaluate(be, "geoloc_toy", **kw)
+    geobench.evaluate(be, [GeolocToy(folder)], **kw)
     assert len(be.seen) == 4
-    geoloc_toy.render(0.0, 0.0).save(img)
-    geobench.evaluate(be, "geoloc_toy", **kw)
+    Image.new("RGB", (96, 96), (1, 2, 3)).save(img)
+    geobench.evaluate(be, [GeolocToy(folder)], **kw)
     assert be.seen[4:] == ["toy_00002.png"]

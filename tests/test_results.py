@@ -34,7 +34,7 @@ def test_results_json_validates_against_the_schema(two_runs):
         jsonschema.validate(doc, schema)
         res = doc["results"]["geoloc_toy"]
         assert {"acc@25km,none", "geoscore,none", "median_km,none", "acc@25km_stderr,none"} <= set(res)
-        assert doc["config"]["backend"] == "dummy" and doc["versions"]["geoloc_toy"].startswith("1.0")
+        assert doc["config"]["backend"] == "dummy" and doc["versions"]["geoloc_toy"].startswith("2.0")
         assert doc["n-samples"]["geoloc_toy"] == {"original": 10, "effective": 10}
         samples = (path.parent / "samples_geoloc_toy.jsonl").read_text().splitlines()
         assert len(samples) == 10
