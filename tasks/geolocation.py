@@ -639,9 +639,31 @@ class GeolocToy(Im2gps3k):
         return self._world_cache
 
     def locate(self, lats, lons) -> list[dict[str, Any]]:
-        places = self._world().places(lats, lons)
-        return [{"country_key": p.country_code, "city_key": p.nearest_city, "country_name": p.country_name,
-                 "city_name": p.nearest_city} for p in places]
+        """The toy country (grid cell, None at sea) and nearest toy city of each point: what `World.places`
+        says (a test checks it), without computing every other fact, so a GRPO reward costs microseconds."""
+        import numpy as np
+
+        from geobench.tasks.toyworld.world import RES
+
+        world = self._world()
+        if getattr(self, "_cities_for", None) is not world:
+            self._city_ll = (np.array([c.lat for c in world.cities]), np.array([c.lon for c in world.cities]))
+            self._cities_for = world
+        lat = np.clip(np.asarray(lats, dtype=np.float64).ravel(), -90.0, 90.0)
+        lon = (np.asarray(lons, dtype=np.float64).ravel() + 180.0) % 360.0 - 180.0
+        land, grid = world.land_grid, world.country_grid
+        i = np.clip(np.floor((lat + 90.0) / RES).astype(np.int64), 0, grid.shape[0] - 1)
+        j = np.floor((lon + 180.0) / RES).astype(np.int64) % grid.shape[1]
+        cidx = np.where(land[i, j], grid[i, j], -1)
+        nearest = np.argmin(geo.haversine_km(lat[:, None], lon[:, None], self._city_ll[0][None, :],
+                                             self._city_ll[1][None, :]), axis=1)
+        out = []
+        for k in range(len(lat)):
+            country = world.countries[int(cidx[k])] if cidx[k] >= 0 else None
+            city = world.cities[int(nearest[k])].name
+            out.append({"country_key": country.code if country else None, "city_key": city,
+                        "country_name": country.name if country else None, "city_name": city})
+        return out
 
     def area_impl(self) -> str:
         return "toyworld-country-grid-nearest-city"

@@ -22,8 +22,11 @@ def eval_cmd(out: Path, cache: Path, *extra: str) -> list[str]:
 
 
 def cached_rows(cache: Path) -> int:
-    with sqlite3.connect(cache) as db:
-        return db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+    try:
+        with sqlite3.connect(cache) as db:
+            return db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+    except sqlite3.OperationalError:  # the run has created the file but not yet its table
+        return 0
 
 
 def only_results(path: Path) -> dict:

@@ -23,7 +23,7 @@ def test_eval_tiny_all_tasks_end_to_end(tmp_path, tiny_model_path):
     res = json.loads(run.read_text())
     assert res["config"]["model"] == "tiny" and res["config"]["backend"] == "hf"
     assert res["config"]["model_fingerprint"]["content_sha256"]
-    assert res["timing"]["generated_samples"] == 4
+    assert res["timing"]["generated_samples"] == 4 * len(res["results"]) and len(res["results"]) >= 3
     assert (tmp_path / "results" / "table.csv").exists()
     r = run_cli("results", "--output", str(tmp_path / "results"), "--metric", "parse_rate")
     assert r.returncode == 0 and "tiny" in r.stdout
@@ -51,8 +51,11 @@ def test_kill_9_with_the_tiny_model_then_resume(tmp_path, tiny_model_path):
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
         if cache.exists():
-            with sqlite3.connect(cache) as db:
-                done = db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+            try:
+                with sqlite3.connect(cache) as db:
+                    done = db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+            except sqlite3.OperationalError:  # file created, table not yet
+                done = 0
             if done >= 5:
                 break
         time.sleep(0.05)
