@@ -11,7 +11,7 @@ import json
 import math
 import os
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from geobench.errors import GeobenchError
 
@@ -39,13 +39,17 @@ def missing(folder: Path, expected: Iterable[str], source: str) -> str | None:
 
 
 def safe_join(root: Path, relative: str) -> Path:
-    """root/relative, refusing absolute paths and `..` that would leave the dataset root."""
+    """root/relative, refusing absolute paths and `..` parts that would leave the dataset root.
+
+    The check is on the name's text (no filesystem calls), so it costs microseconds per row on 200k-row
+    metadata; links placed inside the dataset folder by its owner are followed as they are.
+    """
     if not relative or "\x00" in relative:
         raise GeobenchError(f"bad file name {relative!r} in the data under {root}")
-    path = (root / relative).resolve()
-    if not path.is_relative_to(root.resolve()):
+    parts = PurePosixPath(relative.replace("\\", "/"))
+    if parts.is_absolute() or ".." in parts.parts or PureWindowsPath(relative).drive:
         raise GeobenchError(f"file name {relative!r} escapes the dataset root {root}; refused")
-    return path
+    return Path(root) / parts
 
 
 def read_csv(path: Path, required: Iterable[str], delimiter: str = ",") -> list[dict[str, str]]:
