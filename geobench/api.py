@@ -7,6 +7,7 @@ one page. Nothing here imports torch: listing tasks and `--help` must stay fast.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -137,8 +138,13 @@ class GenConfig:
         """Greedy decoding, or sampling with an explicit seed: safe to cache."""
         return not self.do_sample or self.seed is not None
 
-    def canonical(self) -> str:
+    @functools.cached_property
+    def _canonical(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    def canonical(self) -> str:
+        """Sorted-key JSON of every field: the generation part of a cache key (computed once)."""
+        return self._canonical
 
     def updated(self, **kwargs) -> GenConfig:
         """A copy with some fields changed; unknown names and bad types are one-line errors."""

@@ -29,12 +29,18 @@ def prompt_hash(request: Request) -> str:
     return hashlib.sha256(canonical_messages(request.messages).encode()).hexdigest()
 
 
-def request_key(fingerprint: dict, task_version: str, request: Request, prompt_sha: str) -> str:
-    payload = json.dumps(
-        {"model": fingerprint, "task": request.task, "version": task_version, "doc": request.doc_id,
-         "prompt": prompt_sha, "gen": request.gen.canonical()},
-        sort_keys=True, default=str)
+def request_key(fingerprint: dict | str, task_version: str, request: Request, prompt_sha: str) -> str:
+    """sha256 over model fingerprint, task, version, doc, prompt and generation settings.
+
+    `fingerprint` may be given pre-serialised (`fingerprint_text`) so a 100k-doc run serialises it once.
+    """
+    fp = fingerprint if isinstance(fingerprint, str) else fingerprint_text(fingerprint)
+    payload = "\0".join([fp, request.task, task_version, request.doc_id, prompt_sha, request.gen.canonical()])
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def fingerprint_text(fingerprint: dict) -> str:
+    return json.dumps(fingerprint, sort_keys=True, default=str)
 
 
 class ResponseCache:

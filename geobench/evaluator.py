@@ -22,7 +22,7 @@ from typing import Any
 
 from geobench import plugin_manager as plugins
 from geobench.api import Backend, GenConfig, Request, Task
-from geobench.cache import ResponseCache, prompt_hash, request_key
+from geobench.cache import ResponseCache, fingerprint_text, prompt_hash, request_key
 from geobench.errors import GeobenchError
 from geobench.results import RunInfo, SamplesJournal, check_output_dir, rebuild_tables, write_run
 
@@ -191,10 +191,11 @@ def evaluate(
     completions: dict[tuple[str, str], Any] = {}
     per_sample: dict[tuple[str, str], dict] = {}
     pending: list[Request] = []
+    fp_text = fingerprint_text(fingerprint) if cache is not None else ""
     for plan in plans:
         for req, sha in zip(plan.requests, plan.prompt_shas, strict=True):
             if cache is not None and req.gen.deterministic:
-                req.key = request_key(fingerprint, plan.task.version, req, sha)
+                req.key = request_key(fp_text, plan.task.version, req, sha)
         hits = cache.get_many([r.key for r in plan.requests if r.key]) if cache is not None else {}
         for req in plan.requests:
             if req.key and req.key in hits:
