@@ -1,0 +1,1 @@
+"""Placeholder: the lmeval backend is being written."""

@@ -1,0 +1,1 @@
+"""Placeholder: the openai_compat backend is being written."""

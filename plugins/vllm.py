@@ -1,0 +1,1 @@
+"""Placeholder: the vllm backend is being written."""
