@@ -365,6 +365,10 @@ def summary_lines(results: dict) -> list[str]:
                  if "," in k and "_stderr" not in k and isinstance(v, int | float)][:6]
         n = results["n-samples"][task]["effective"]
         lines.append(f"{task}: {' '.join(shown)} (n={n})")
+        cut = metrics.get("truncated,none") or 0
+        if cut:
+            lines.append(f"warning: {task}: {cut} of {n} completions hit max_new_tokens and were cut off; "
+                         "raise it with --gen-kwargs max_new_tokens=N if the model reasons at length")
     t = results.get("timing", {})
     if t:
         lines.append(f"{t['wall_seconds']:.1f} s, {t['samples_per_second']:.2f} samples/s, "

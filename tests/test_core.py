@@ -128,3 +128,24 @@ def test_image_errors_name_the_file(tmp_path):
     Image.new("RGB", (3000, 3000)).save(big)
     with pytest.raises(GeobenchError, match="too large"):
         ImageRef(path=str(big)).open(max_pixels=1_000_000)
+
+
+def test_truncated_completions_are_counted_and_warned(tmp_path):
+    import geobench
+    from geobench.evaluator import summary_lines
+
+    class Cut(geobench.Backend):
+        name = "cut"
+
+        def fingerprint(self):
+            return None
+
+        def generate(self, requests):
+            for i, _ in enumerate(requests):
+                yield i, geobench.Completion(text="<think>and so on", n_tokens=64,
+                                             finish_reason="length" if i % 2 else "stop")
+
+    res = geobench.evaluate(Cut(), "geoloc_toy", limit=6, output=None, progress=False)
+    assert res["results"]["geoloc_toy"]["truncated,none"] == 3
+    assert any(line.startswith("warning: geoloc_toy: 3 of 6 completions hit max_new_tokens")
+               for line in summary_lines(res))
