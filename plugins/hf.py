@@ -202,26 +202,48 @@ class HFBackend(Backend):
         self.local_path = _local_folder(model)
         where = self.local_path or model
 
+        if self.local_path is None and (cached := _cached_config(model, revision)):
+            self.local_path = os.path.dirname(cached)  # a hub id already in the HF cache: its snapshot folder
+        where = self.local_path or model
+        self._load_args = dict(where=where, dtype=getattr(torch, DTYPES[dtype]), revision=revision,
+                               trust_remote_code=trust_remote_code, attn_implementation=attn_implementation,
+                               device=device)
+        self._pixel_args = (min_pixels, max_pixels)
+        self._setup(None, None, model, batch_size, max_batch_size)
+        self.device, self.dtype, self.attn_implementation = device, DTYPES[dtype], attn_implementation
+        self.revision = revision
+        self.hub_repo, self.commit = _snapshot(self.local_path or "")
+        self.trust_remote_code = trust_remote_code
+        if self.local_path is None:
+            self._load_processor()  # not cached: fetch (or fail in one line) now, before any other work
+        else:
+            _check_config(self.local_path)
+        # Processor and weights load on first use: a rerun whose completions are all cached loads neither.
+        self._fingerprint = self._hash_fingerprint()
+
+    @property
+    def processor(self):
+        if self._processor is None and getattr(self, "_load_args", None) is not None:
+            self._load_processor()
+        return self._processor
+
+    @processor.setter
+    def processor(self, value) -> None:
+        self._processor = value
+
+    def _load_processor(self) -> None:
         from transformers import AutoConfig
 
-        try:
-            config = AutoConfig.from_pretrained(where, revision=revision, trust_remote_code=trust_remote_code)
-            processor = load_processor(where, trust_remote_code=trust_remote_code, revision=revision)
+        a = self._load_args
+        try:  # the config first: an unknown architecture is a clearer error than its processor's complaint
+            AutoConfig.from_pretrained(a["where"], revision=a["revision"], trust_remote_code=a["trust_remote_code"])
+            self._processor = load_processor(a["where"], trust_remote_code=a["trust_remote_code"],
+                                             revision=a["revision"])
         except GeobenchError:
             raise
         except Exception as e:  # noqa: BLE001 - every load failure becomes one line
-            raise _load_error(model, self.local_path, e) from None
-        # The weights load on the first generate(): a rerun whose completions are all cached never loads them.
-        self._pending_load = dict(where=where, config=config, dtype=getattr(torch, DTYPES[dtype]),
-                                  revision=revision, trust_remote_code=trust_remote_code,
-                                  attn_implementation=attn_implementation, device=device)
-        self._setup(None, processor, model, batch_size, max_batch_size)
-        self.device, self.dtype, self.attn_implementation = device, DTYPES[dtype], attn_implementation
-        self.revision = revision
-        self.hub_repo, self.commit = _snapshot(self.local_path or _cached_config(model, revision) or "")
-        self.trust_remote_code = trust_remote_code
-        self._apply_pixels(min_pixels, max_pixels)
-        self._fingerprint = self._hash_fingerprint()
+            raise _load_error(self.model_id, self.local_path, e) from None
+        self._apply_pixels(*self._pixel_args)
 
     @classmethod
     def from_loaded(cls, model, processor, batch_size: int | str = 1, name: str = "in-memory",
@@ -232,6 +254,7 @@ class HFBackend(Backend):
         since nothing identifies the in-memory weights.
         """
         self = cls.__new__(cls)
+        self._load_args = None
         self.local_path = self.revision = self.commit = self.hub_repo = None
         self.trust_remote_code = False
         self._setup(model, processor, name, batch_size, 64)
@@ -279,8 +302,12 @@ class HFBackend(Backend):
         ip.size = type(ip.size)(**size)
 
     def _pixels(self) -> tuple[int | None, int | None]:
-        size = dict(getattr(getattr(self.processor, "image_processor", None), "size", None) or {})
-        return size.get("shortest_edge"), size.get("longest_edge")
+        """The image processor's pixel budget: read from it once loaded, else from the saved config + args."""
+        if self._processor is not None or self.local_path is None:
+            size = dict(getattr(getattr(self.processor, "image_processor", None), "size", None) or {})
+            return size.get("shortest_edge"), size.get("longest_edge")
+        saved = _saved_pixels(self.local_path)
+        return tuple(arg if arg is not None else s for arg, s in zip(self._pixel_args, saved, strict=True))
 
     def _hash_fingerprint(self) -> dict[str, Any]:
         min_px, max_px = self._pixels()
@@ -315,12 +342,13 @@ class HFBackend(Backend):
             from transformers import AutoModelForImageTextToText
             from transformers.utils import logging as hf_logging
 
-            a = self._pending_load
+            a = self._load_args
+            _ = self.processor  # load it first if needed: _bind reads its tokenizer
             bar = hf_logging.is_progress_bar_enabled()
             hf_logging.disable_progress_bar()  # its weight-loading bar would tear geobench's own progress bar
             try:
                 model = AutoModelForImageTextToText.from_pretrained(
-                    a["where"], config=a["config"], dtype=a["dtype"], revision=a["revision"],
+                    a["where"], dtype=a["dtype"], revision=a["revision"],
                     trust_remote_code=a["trust_remote_code"], attn_implementation=a["attn_implementation"],
                 ).to(a["device"])
             except Exception as e:  # noqa: BLE001 - every load failure becomes one line
@@ -457,6 +485,33 @@ def _with_images(messages: list[dict], images: list) -> list[dict]:
 def _text_len(messages: list[dict]) -> int:
     return sum(len(m["content"]) if isinstance(m["content"], str) else
                sum(len(c.get("text", "")) for c in m["content"]) for m in messages)
+
+
+def _check_config(folder: str) -> None:
+    """A broken config.json is a one-line error now, not a traceback at the first generation."""
+    import json
+
+    try:
+        with open(os.path.join(folder, "config.json"), encoding="utf-8") as f:
+            config = json.load(f)
+    except (OSError, ValueError) as e:
+        raise GeobenchError(f"cannot load model folder {folder}: config.json is not a valid JSON file "
+                            f"({_first_line(e)})") from None
+    if not isinstance(config, dict) or "model_type" not in config:
+        raise GeobenchError(f"cannot load model folder {folder}: config.json has no model_type")
+
+
+def _saved_pixels(folder: str) -> tuple[int | None, int | None]:
+    """(min, max) pixels of a saved Qwen-VL style image processor, from preprocessor_config.json."""
+    import json
+
+    try:
+        with open(os.path.join(folder, "preprocessor_config.json"), encoding="utf-8") as f:
+            saved = json.load(f)
+    except (OSError, ValueError):
+        return None, None
+    size = saved.get("size") or {}
+    return size.get("shortest_edge", saved.get("min_pixels")), size.get("longest_edge", saved.get("max_pixels"))
 
 
 def _cached_config(model: str, revision: str | None) -> str | None:

@@ -235,9 +235,9 @@ def test_hub_snapshot_fingerprint_names_the_commit(tiny_model_path, tmp_path, mo
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
     by_id = HFBackend("geobench-test/tiny").fingerprint()
-    assert by_id["model"] == "geobench-test/tiny" and by_id["commit"] == sha and by_id["revision"] is None
+    assert by_id["model"] == "geobench-test/tiny" and by_id["commit"] == sha and by_id["content_sha256"]
     by_path = HFBackend(str(snapshot)).fingerprint()
-    assert by_path["model"] == "geobench-test/tiny" and by_path["commit"] == sha
+    assert by_path == by_id  # a cached hub id is its snapshot folder: same content, same cache keys
 
 
 def test_folder_hash_skips_dot_folders(tiny_model_path, tmp_path):
@@ -297,7 +297,10 @@ def test_broken_config(tiny_model_path, tmp_path):
     msg = one_line_error(model=str(broken))
     assert str(broken) in msg and "not a valid JSON" in msg
     (broken / "config.json").write_text('{"model_type": "no_such_arch"}')
-    assert "no_such_arch" in one_line_error(model=str(broken))
+    lazy = HFBackend(str(broken))  # the architecture is only resolved when the weights load (lazily)
+    with pytest.raises(GeobenchError) as err:
+        lazy.load_model()
+    assert "no_such_arch" in str(err.value) and str(broken) in str(err.value) and "\n" not in str(err.value)
 
 
 def test_hub_id_not_cached_offline(monkeypatch, tmp_path):
