@@ -77,7 +77,8 @@ def cli(strict_plugins: bool):
 @click.option("--model", "-m", required=True, help="Hub id, local folder, or a registered name (e.g. tiny).")
 @click.option("--tasks", "-t", default="all", show_default=True,
               help="Comma-separated task names, groups, or 'all' (every task whose data is available).")
-@click.option("--backend", "-b", default="hf", show_default=True, help="Model backend (see `geobench plugins`).")
+@click.option("--backend", "-b", default="hf", show_default=True,
+              help="Model backend: hf, vllm, openai, lm-eval, dummy, or a plugin's (see `geobench plugins`).")
 @click.option("--model-args", default=None, help="k=v,... passed to the backend (dtype, device, max_pixels, ...).")
 @click.option("--batch-size", default="1", show_default=True, help="Integer or 'auto'. 1 is the reference mode.")
 @click.option("--gen-kwargs", default=None, help="k=v,... generation overrides (max_new_tokens, do_sample, ...).")
