@@ -1,0 +1,1 @@
+"""Placeholder: rewards is being written."""

@@ -1,0 +1,1 @@
+"""Placeholder: scaffold is being written."""
