@@ -284,6 +284,8 @@ class Backend:
     """
 
     name: ClassVar[str] = ""
+    # True for backends whose --model is a folder of weights: registered names (e.g. `tiny`) resolve to it.
+    loads_weights: ClassVar[bool] = False
 
     def fingerprint(self) -> dict[str, Any]:
         """What identifies the model's outputs: id, revision/content hash, dtype, pixels, backend."""

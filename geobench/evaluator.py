@@ -126,7 +126,9 @@ def resolve_model(reg: plugins.Registry, model: str) -> str:
 
 def load_backend(reg: plugins.Registry, model: str, backend: str, batch_size, model_args: dict) -> Backend:
     cls = reg.backend(backend)
-    return cls(resolve_model(reg, model), batch_size=batch_size, **model_args)
+    if getattr(cls, "loads_weights", False):
+        model = resolve_model(reg, model)
+    return cls(model, batch_size=batch_size, **model_args)
 
 
 def checkpoint_step_of(model: str) -> int | None:

@@ -170,6 +170,7 @@ class HFBackend(Backend):
     """transformers `AutoModelForImageTextToText` + its processor (chat template, left padding)."""
 
     name = "hf"
+    loads_weights = True
 
     def __init__(self, model: str, batch_size: int | str = 1, dtype: str = "auto", device: str = "auto",
                  attn_implementation: str | None = None, min_pixels: int | None = None,

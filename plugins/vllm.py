@@ -272,6 +272,7 @@ class VLLMBackend(Backend):
     """vLLM's offline `LLM` engine; see the module docstring for chunking, images and settings."""
 
     name = "vllm"
+    loads_weights = True
 
     def __init__(self, model: str, **model_args):
         # Validate everything before looking for vLLM: a typo is reported the same on any machine.

@@ -146,3 +146,32 @@ def test_unknown_names_suggest_the_closest():
         reg.task("geoloc_tyo")
     with pytest.raises(GeobenchError, match="unknown backend 'hff'"):
         reg.backend("hff")
+
+
+def test_registered_model_names_resolve_only_for_weight_loading_backends(tmp_path):
+    """`--model tiny` means the tiny folder for hf/vllm, but a served model name for a remote backend."""
+    import geobench
+
+    seen = {}
+
+    class Remote(geobench.Backend):
+        name = "remote"
+
+        def __init__(self, model, batch_size=1):
+            seen["model"] = model
+
+        def fingerprint(self):
+            return None
+
+        def generate(self, requests):
+            for i, _ in enumerate(requests):
+                yield i, geobench.Completion(text="<answer>A</answer>")
+
+    class Plugin:
+        @hookimpl
+        def geobench_register_backends(self, register):
+            register(Remote)
+
+    reg = plugin_manager.load(extra=[("remote", Plugin())])
+    geobench.evaluate("tiny", "geoloc_toy", backend="remote", limit=1, output=None, progress=False, registry=reg)
+    assert seen["model"] == "tiny"
