@@ -23,10 +23,7 @@ import math
 import re
 import unicodedata
 
-_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
-_OPEN_ANSWER = re.compile(r"<answer>(.*)$", re.S | re.I)
-_THINK = re.compile(r"<think>.*?</think>", re.S)
-_FORMAT = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.S)
+_THINK_TO_ANSWER = re.compile(r"</think>\s*<answer>")
 
 # Unicode look-alikes models and tokenizers produce, mapped to ASCII after NFKC normalisation.
 _ASCII = str.maketrans({
@@ -58,29 +55,62 @@ _BARE = re.compile(rf"({_NUM}){_DEG}\s*[,;/]\s*({_NUM}){_DEG}")
 _JUST_TWO = re.compile(rf"\s*({_NUM}){_DEG}\s*[,;/ ]?\s*({_NUM}){_DEG}\s*\.?\s*")
 
 
+# The tag helpers below use str.find instead of non-greedy regexes: on adversarial completions (thousands of
+# unclosed "<answer>" tags) the regexes backtrack quadratically and one 100 KB completion took ~10 s.
+
+
+def _answer_span(text: str) -> tuple[int, int] | None:
+    """(start, end) of the last closed <answer>...</answer> content, case-insensitive, else None."""
+    low = text.lower()
+    end = low.rfind("</answer>")
+    while end >= 0:
+        start = low.rfind("<answer>", 0, end)
+        if start >= 0:
+            return start + len("<answer>"), end
+        end = -1  # a closing tag with no opening before it: no closed block at all
+    return None
+
+
 def has_answer_tags(text: str) -> bool:
-    return bool(_ANSWER.search(text or ""))
+    return _answer_span(text or "") is not None
 
 
 def is_think_answer(text: str) -> bool:
-    """Geo-R1's format reward condition: the whole completion is <think>..</think> <answer>..</answer>."""
-    return bool(_FORMAT.fullmatch((text or "").strip()))
+    """Geo-R1's format reward condition: the whole completion is <think>..</think> <answer>..</answer>
+    (the same strings as fullmatching `<think>.*?</think>\\s*<answer>.*?</answer>`, in linear time)."""
+    t = (text or "").strip()
+    if not (t.startswith("<think>") and t.endswith("</answer>")):
+        return False
+    return _THINK_TO_ANSWER.search(t, len("<think>"), len(t) - len("</answer>")) is not None
 
 
 def answer(text: str) -> str:
-    """The content of the last <answer> block (an unclosed final one counts), else the stripped text."""
+    """The content of the last <answer> block (an unclosed final one counts), else the text without its
+    <think> blocks, stripped."""
     text = text or ""
-    found = _ANSWER.findall(text)
-    if found:
-        return found[-1].strip()
-    m = _OPEN_ANSWER.search(text)
-    if m:
-        return m.group(1).strip()
-    return _THINK.sub("", text).strip()
+    span = _answer_span(text)
+    if span:
+        return text[span[0]:span[1]].strip()
+    opened = text.lower().rfind("<answer>")
+    if opened >= 0:
+        return text[opened + len("<answer>"):].strip()
+    return _strip_think(text).strip()
+
+
+def _strip_think(text: str) -> str:
+    out, pos = [], 0
+    while True:
+        start = text.find("<think>", pos)
+        end = text.find("</think>", start + len("<think>")) if start >= 0 else -1
+        if start < 0 or end < 0:
+            out.append(text[pos:])
+            return "".join(out)
+        out.append(text[pos:start])
+        pos = end + len("</think>")
 
 
 def _tagged(text: str) -> bool:
-    return bool(_ANSWER.search(text) or _OPEN_ANSWER.search(text))
+    return "<answer>" in text.lower()
 
 
 def _normalise(s: str) -> str:
