@@ -126,6 +126,9 @@ def resolve_model(reg: plugins.Registry, model: str) -> str:
 
 def load_backend(reg: plugins.Registry, model: str, backend: str, batch_size, model_args: dict) -> Backend:
     cls = reg.backend(backend)
+    if "batch_size" in model_args:  # lm-eval habit: --model-args ...,batch_size=8 wins over --batch-size
+        model_args = dict(model_args)
+        batch_size = parse_batch_size(model_args.pop("batch_size"))
     if getattr(cls, "loads_weights", False):
         model = resolve_model(reg, model)
     return cls(model, batch_size=batch_size, **model_args)

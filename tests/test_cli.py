@@ -87,3 +87,13 @@ def test_listing_and_help_do_not_import_torch(args):
 def test_version():
     r = run_cli("--version")
     assert r.returncode == 0 and "0.1.0" in r.stdout
+
+
+def test_batch_size_in_model_args_is_accepted(tmp_path):
+    r = run_cli("eval", "--model", "random", "--backend", "dummy", "--tasks", "geoloc_toy", "--limit", "2",
+                "--model-args", "batch_size=4", "--output", str(tmp_path), "-q")
+    assert r.returncode == 0, r.stderr
+    import json
+
+    res = json.loads(next(tmp_path.glob("*/results.json")).read_text())
+    assert res["config"]["batch_size"] == 4

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from conftest import run_cli
-
 from geobench.tasks.crossview import CVCities
 from geobench.tasks.geolocation import Im2gps3k
 from geobench.tasks.scene import GeoChain
