@@ -170,6 +170,8 @@ def evaluate(
     if limit is not None and limit < 1:
         raise GeobenchError(f"--limit must be >= 1, got {limit}")
     task_list = select_tasks(reg, tasks)
+    if not isinstance(model, Backend):
+        reg.backend(backend)  # an unknown backend fails now, before any data is read or built
     gen_overrides = parse_kv(gen_kwargs, "--gen-kwargs")
     margs = parse_kv(model_args, "--model-args")
     batch_size = parse_batch_size(batch_size)
