@@ -246,8 +246,8 @@ _PAIR_KEYS = ("lat/lng", "lat/lon", "lat_lng", "lat_lon", "latlng", "latlon", "l
               "lat,lon", "lat, lon", "coordinates", "coordinate", "coords", "gps", "location", "position")
 
 
-def _json_points(s: str):
-    """(start, end, lat, lon) for each JSON object in `s` that holds a point (searched recursively)."""
+def _json_objects(s: str):
+    """(start, end, obj) for each JSON object embedded in `s` (at most 200 decode attempts)."""
     decoder = json.JSONDecoder()
     i, tries = s.find("{"), 0
     while i != -1 and tries < 200:
@@ -257,10 +257,16 @@ def _json_points(s: str):
         except (ValueError, RecursionError):
             i = s.find("{", i + 1)
             continue
+        yield i, end, obj
+        i = s.find("{", end)
+
+
+def _json_points(s: str):
+    """(start, end, lat, lon) for each JSON object in `s` that holds a point (searched recursively)."""
+    for start, end, obj in _json_objects(s):
         point = _point_in(obj, 0)
         if point is not None:
-            yield i, end, point[0], point[1]
-        i = s.find("{", end)
+            yield start, end, point[0], point[1]
 
 
 def _num(v) -> float | None:
@@ -352,18 +358,9 @@ def _clean_name(v: str) -> str | None:
 
 
 def _json_names(s: str) -> dict[str, str | None]:
-    decoder = json.JSONDecoder()
     found: dict[str, str | None] = {}
-    i, tries = s.find("{"), 0
-    while i != -1 and tries < 200:
-        tries += 1
-        try:
-            obj, end = decoder.raw_decode(s, i)
-        except (ValueError, RecursionError):
-            i = s.find("{", i + 1)
-            continue
+    for _, _, obj in _json_objects(s):
         _collect_names(obj, found, 0)
-        i = s.find("{", end)
     return found
 
 

@@ -99,6 +99,20 @@ def folder_hash(path: str) -> str:
     return total.hexdigest()
 
 
+def weights_fingerprint(backend: str, b, dtype: str, min_px, max_px) -> dict[str, Any]:
+    """What identifies a local-weights backend's outputs. `b` has model_id, local_path, hub_repo, revision and
+    commit. For a folder the content decides, not where it sits: caches survive a move or another machine."""
+    fp = {"backend": backend, "model": b.model_id, "dtype": dtype, "min_pixels": min_px, "max_pixels": max_px}
+    if b.local_path is not None:
+        fp["model"] = b.hub_repo or os.path.basename(b.local_path)
+        fp["content_sha256"] = folder_hash(b.local_path)
+    else:
+        fp["revision"] = b.revision
+    if b.commit:
+        fp["commit"] = b.commit
+    return fp
+
+
 def _local_folder(model: str) -> str | None:
     """The absolute folder for a local model, None for a hub id; a local-looking path must exist."""
     expanded = os.path.expanduser(model)
@@ -312,17 +326,7 @@ class HFBackend(Backend):
 
     def _hash_fingerprint(self) -> dict[str, Any]:
         min_px, max_px = self._pixels()
-        fp = {"backend": "hf", "model": self.model_id, "dtype": self.dtype, "min_pixels": min_px,
-              "max_pixels": max_px}
-        if self.local_path is not None:
-            # The content decides, not where the folder sits: caches survive a move or another machine.
-            fp["model"] = self.hub_repo or os.path.basename(self.local_path)
-            fp["content_sha256"] = folder_hash(self.local_path)
-        else:
-            fp["revision"] = self.revision
-        if self.commit:
-            fp["commit"] = self.commit
-        return fp
+        return weights_fingerprint("hf", self, self.dtype, min_px, max_px)
 
     def fingerprint(self) -> dict[str, Any] | None:
         """Computed once at load. For `from_loaded`, the dict given there, or None (do not cache)."""

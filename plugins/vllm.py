@@ -72,7 +72,7 @@ from geobench.plugins.hf import (
     _local_folder,
     _saved_pixels,
     _snapshot,
-    folder_hash,
+    weights_fingerprint,
 )
 
 INSTALL_HINT = "the vllm backend needs vLLM: pip install 'geobench[vllm]' (GPU machines only; vLLM has no CPU wheel)"
@@ -321,17 +321,7 @@ class VLLMBackend(Backend):
 
     def _hash_fingerprint(self) -> dict[str, Any]:
         min_px, max_px = self._pixels()
-        fp = {"backend": "vllm", "model": self.model_id, "dtype": self._engine_args["dtype"],
-              "min_pixels": min_px, "max_pixels": max_px}
-        if self.local_path is not None:
-            # The content decides, not where the folder sits (as in `hf`).
-            fp["model"] = self.hub_repo or os.path.basename(self.local_path)
-            fp["content_sha256"] = folder_hash(self.local_path)
-        else:
-            fp["revision"] = self.revision
-        if self.commit:
-            fp["commit"] = self.commit
-        return fp
+        return weights_fingerprint("vllm", self, self._engine_args["dtype"], min_px, max_px)
 
     def _pixels(self) -> tuple[int | None, int | None]:
         """The pixel budget in use: the model args, else the saved image processor's (None if unknown)."""
