@@ -10,10 +10,13 @@ temp file and renamed into place: a reader never sees half a file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +49,26 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Build a folder in a temp sibling and rename it into place on success: a killed or failed build leaves
+    nothing behind. The folder must not exist yet, or be empty."""
+    path = Path(path)
+    if path.exists() and any(path.iterdir()):
+        raise GeobenchError(f"folder exists and is not empty: {path}", hint="pick a new folder or delete it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private
+        if path.exists():
+            path.rmdir()
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

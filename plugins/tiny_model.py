@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import struct
-import tempfile
 import time
 
-from geobench.errors import GeobenchError
 from geobench.hookspecs import hookimpl
 
 NAME = "tiny-qwen25vl-v1"  # bump the suffix whenever the recipe changes what gets built
@@ -160,19 +157,11 @@ def build_tiny_model(path: str, seed: int = 0) -> str:
     It is built in a temporary sibling folder and moved into place with `os.replace`, so a killed build
     never leaves a half-written model where a loader would find it. The same seed gives the same files.
     """
+    from geobench.results import atomic_dir
+
     path = os.path.abspath(os.path.expanduser(path))
-    if os.path.isdir(path) and os.listdir(path):
-        raise GeobenchError(f"folder exists and is not empty: {path}", hint="pick a new path or delete it")
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
-    try:
-        _build_into(tmp, seed)
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with atomic_dir(path) as tmp:
+        _build_into(str(tmp), seed)
     return path
 
 

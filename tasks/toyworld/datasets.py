@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,22 +38,12 @@ def toy_root() -> Path:
 def build(name: str, folder: str | os.PathLike, splits: dict[str, int] | None = None,
           seed: int = DEFAULT_SEED) -> Path:
     """Write dataset `name` into `folder` (must not exist yet): into a temp sibling, then rename."""
-    folder = Path(folder)
-    if folder.exists() and any(folder.iterdir()):
-        from geobench.errors import GeobenchError
+    from geobench.results import atomic_dir
 
-        raise GeobenchError(f"folder {folder} exists and is not empty", hint="choose a new folder")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    folder = Path(folder)
+    with atomic_dir(folder) as tmp:
         EXPORTERS[name](tmp, dict(splits or DEFAULT_SPLITS), seed)
         (tmp / COMPLETE).write_text(f"{name} seed={seed} splits={splits or DEFAULT_SPLITS}\n")
-        if folder.exists():
-            folder.rmdir()
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return folder
 
 
