@@ -1,0 +1,126 @@
+"""Trainer callbacks: save the processor with each checkpoint, evaluate every checkpoint, log to JSONL.
+
+TRL has no eval-on-save; `EvalOnSave.on_save` runs `geobench.evaluate` on the checkpoint folder just written,
+so each checkpoint becomes rows of results/table.csv with its `checkpoint_step`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+
+def checkpoint_dir(args, state) -> Path:
+    """The folder HF Trainer wrote for this save: <output_dir>/checkpoint-<global_step>."""
+    return Path(args.output_dir) / f"checkpoint-{state.global_step}"
+
+
+def _is_main(args, state) -> bool:
+    return bool(getattr(state, "is_world_process_zero", True))
+
+
+class SaveProcessor(TrainerCallback):
+    """Write the processor (tokenizer, image processor, chat template) into every checkpoint folder, so
+    `geobench eval --model <output_dir>/checkpoint-N` and `from_pretrained` work on it directly."""
+
+    def __init__(self, processor):
+        self.processor = processor
+
+    def on_save(self, args, state, control, **kwargs):
+        ckpt = checkpoint_dir(args, state)
+        if _is_main(args, state) and ckpt.is_dir() and self.processor is not None:
+            self.processor.save_pretrained(str(ckpt))
+        return control
+
+
+class EvalOnSave(TrainerCallback):
+    """Evaluate each saved checkpoint on `tasks` and append rows (with the step) to `<output>/table.csv`.
+
+    Runs in-process on the main process after the checkpoint is complete (callbacks are called after
+    `_save_checkpoint`). LoRA checkpoints hold only adapters: they are merged into a full model first
+    (`<checkpoint>/merged`), which is what gets evaluated.
+    """
+
+    def __init__(self, tasks: list[str], output: str = "results", run_name: str = "run", limit: int | None = None,
+                 gen_kwargs: dict | str | None = None, batch_size: int | str = 1, base_model: str | None = None,
+                 processor=None):
+        self.tasks = list(tasks)
+        self.output = output
+        self.run_name = run_name
+        self.limit = limit
+        self.gen_kwargs = gen_kwargs
+        self.batch_size = batch_size
+        self.base_model = base_model
+        self.processor = processor
+        self.evaluated: list[dict[str, Any]] = []
+
+    def on_save(self, args, state, control, model=None, **kwargs):
+        if not self.tasks or not _is_main(args, state):
+            return control
+        ckpt = checkpoint_dir(args, state)
+        if not ckpt.is_dir():
+            return control
+        target = ckpt
+        if (ckpt / "adapter_config.json").is_file() and not (ckpt / "config.json").is_file():
+            target = self._merge_lora(ckpt)
+        import geobench
+
+        was_training = model.training if model is not None else False
+        started = time.perf_counter()
+        results = geobench.evaluate(str(target), self.tasks, limit=self.limit, gen_kwargs=self.gen_kwargs,
+                                    batch_size=self.batch_size, output=self.output,
+                                    run_name=f"{self.run_name}-step{state.global_step}",
+                                    checkpoint_step=state.global_step, model_name=self.run_name, progress=False)
+        if model is not None and was_training:
+            model.train()
+        self.evaluated.append({"step": state.global_step, "checkpoint": str(target),
+                               "seconds": round(time.perf_counter() - started, 3),
+                               "results": results.get("results", {})})
+        return control
+
+    def _merge_lora(self, ckpt: Path) -> Path:
+        from peft import PeftModel
+        from transformers import AutoModelForImageTextToText
+
+        out = ckpt / "merged"
+        base = AutoModelForImageTextToText.from_pretrained(self.base_model)
+        merged = PeftModel.from_pretrained(base, str(ckpt)).merge_and_unload()
+        merged.save_pretrained(str(out))
+        if self.processor is not None:
+            self.processor.save_pretrained(str(out))
+        return out
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, int | float | str | bool) or v is None:
+        return v
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return str(v)
+
+
+class JsonlLogger(TrainerCallback):
+    """Append every `on_log` dict (loss, rewards per function, completion length, KL, ...) with its step
+    to `<output_dir>/train_log.jsonl`."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs or not _is_main(args, state):
+            return control
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        row = {"step": state.global_step, "epoch": _jsonable(state.epoch), "time": round(time.time(), 3)}
+        row.update({k: _jsonable(v) for k, v in logs.items()})
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        return control

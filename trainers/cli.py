@@ -1,0 +1,78 @@
+"""The trainers plugin: registers the `sft` and `grpo` trainers and the `geobench train` command group.
+
+    geobench train sft  --config configs/sft_tiny.yaml  [--set key=value ...] [--resume]
+    geobench train grpo --config configs/grpo_tiny.yaml [--set key=value ...] [--resume]
+    geobench train list
+
+`geobench train NAME` dispatches to the trainer registered under NAME (`geobench_register_trainers`), so a
+third-party trainer plugin gets its own subcommand too. A trainer is an object with `name` and
+`train(config_path, overrides, resume) -> summary dict`. Torch/TRL are imported only when a trainer runs.
+"""
+
+from __future__ import annotations
+
+import json
+
+from geobench.hookspecs import hookimpl
+
+
+@hookimpl
+def geobench_register_trainers(register):
+    from geobench.trainers.grpo import GRPO
+    from geobench.trainers.sft import SFT
+
+    register(SFT, name="sft")
+    register(GRPO, name="grpo")
+
+
+def _run(name: str, config: str | None, overrides: tuple[str, ...], resume: bool, as_json: bool) -> None:
+    import click
+
+    from geobench import plugin_manager
+
+    trainer = plugin_manager.registry().trainer(name)
+    summary = trainer.train(config, overrides, resume=resume)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    click.echo(f"{name}: {summary.get('global_step')} steps in {summary.get('seconds', 0):.1f} s -> "
+               f"{summary.get('output_dir')}")
+    for ckpt in summary.get("checkpoints", []):
+        click.echo(f"  {ckpt}")
+    for ev in summary.get("evaluated", []):
+        click.echo(f"  evaluated step {ev['step']} ({ev['seconds']:.1f} s)")
+
+
+def _make_command(group, name: str, trainer) -> None:
+    import click
+
+    @group.command(name, help=getattr(trainer, "description", None) or f"Train with the {name!r} trainer.")
+    @click.option("--config", "-c", "config", type=click.Path(dir_okay=False), default=None,
+                  help="YAML config (keys: see trainers/config.py or the README's Training section).")
+    @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                  help="Override a config key (repeatable; dotted for nested: lora.r=8, trl.bf16=true).")
+    @click.option("--resume", is_flag=True, help="Resume from the last checkpoint in output_dir.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+    def command(config, overrides, resume, as_json):
+        _run(name, config, tuple(overrides), resume, as_json)
+
+
+@hookimpl
+def geobench_register_commands(cli):
+    import click
+
+    from geobench import plugin_manager
+
+    @cli.group("train")
+    def train():
+        """Train a model (SFT scaffolding, GRPO elevating); every checkpoint is evaluated into the results table."""
+
+    @train.command("list")
+    def list_trainers():
+        """List the registered trainers."""
+        for tname, t in sorted(plugin_manager.registry().trainers.items()):
+            click.echo(f"{tname:8s} {getattr(t, 'description', '')}")
+
+    for tname, trainer in sorted(plugin_manager.registry().trainers.items()):
+        if tname != "list":
+            _make_command(train, tname, trainer)

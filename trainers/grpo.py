@@ -1,0 +1,170 @@
+"""`geobench train grpo`: TRL GRPOTrainer on a task's split (Geo-R1's "elevating" stage).
+
+Dataset, one row per doc of `dataset.task` / `dataset.split`:
+- `prompt`: the task's own chat (`task.to_messages(doc)`) with every image part replaced by an empty
+  `{"type": "image"}` placeholder, so text and images stay interleaved as the task wrote them (cross-view:
+  "Ground-level photo:", <img>, "A:", <img>, ...). TRL 1.16's `prepare_multimodal_messages` fills the placeholders
+  in order from the `images` column (it only prepends placeholders when content is a plain string).
+- `images`: the doc's images (a list; 5 for 4-candidate cross-view), decoded by `datasets.Image`.
+- reward columns: `doc_id` plus every doc field (`answer`, `k`, `candidates`, `lat`, `lon`, ...). Nested values
+  (lists of dicts such as `candidates`, dicts) are stored as JSON strings: Arrow cannot hold the per-tile
+  attribute dicts of differing keys as one struct type, and `trainers.rewards` accepts JSON for them.
+
+Rewards: `rewards: <preset>` (`trainers.rewards.REWARD_PRESETS`) or a list of registered reward names with
+weights; the entry `task` (or `task:<metric>`) is the task's own `score` as a reward (`rewards.task_reward`).
+Weights become `GRPOConfig.reward_weights` (TRL sums the weighted rewards).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+from geobench.errors import GeobenchError
+from geobench.trainers import sft as _sft
+from geobench.trainers.config import TrainConfig, check_trl_keys, reward_spec
+from geobench.trainers.sft import (
+    as_config,
+    callbacks,
+    check_eval_tasks,
+    check_output_dir,
+    common_args,
+    finish,
+    peft_config,
+    resolve_model_path,
+    write_config,
+)
+
+RESERVED = {"prompt", "images", "image", "doc_id"}
+
+
+def _placeholder_messages(messages: list[dict]) -> list[dict]:
+    out = []
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, list):
+            parts = []
+            for c in content:
+                if c.get("type") == "image":
+                    parts.append({"type": "image", "text": None})
+                else:
+                    parts.append({"type": "text", "text": c.get("text", "")})
+            out.append({"role": m["role"], "content": parts})
+        else:
+            out.append({"role": m["role"], "content": [{"type": "text", "text": str(content)}]})
+    return out
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, dict | list | tuple) and not (
+            isinstance(value, list | tuple) and all(isinstance(v, str | int | float | bool) for v in value)):
+        return json.dumps(value, default=str)
+    return value
+
+
+def _image(ref) -> dict:
+    if getattr(ref, "path", None):
+        return {"path": str(ref.path), "bytes": None}
+    return {"path": None, "bytes": ref.read_bytes()}
+
+
+def resolve_task(cfg: TrainConfig, registry=None):
+    from geobench.trainers.scaffold import _resolve_task
+
+    return _resolve_task(cfg.dataset.task, cfg.dataset.task_args or None, registry)
+
+
+def grpo_dataset(task, split: str = "train", limit: int | None = None):
+    """A `datasets.Dataset` for GRPOTrainer from a task split (see the module docstring)."""
+    import datasets
+
+    rows: dict[str, list] = {"prompt": [], "images": [], "doc_id": []}
+    field_names: list[str] = []
+    docs = list(task.docs(split, limit=limit))
+    if not docs:
+        raise GeobenchError(f"task {task.name!r} has no documents in split {split!r}")
+    for doc in docs:
+        for k in doc.fields:
+            if k not in field_names and k not in RESERVED:
+                field_names.append(k)
+    for name in field_names:
+        rows[name] = []
+    from geobench.api import message_images
+
+    for doc in docs:
+        messages = task.to_messages(doc)
+        refs = message_images(messages)
+        rows["prompt"].append(_placeholder_messages(messages))
+        rows["images"].append([_image(r) for r in refs])
+        rows["doc_id"].append(str(doc.id))
+        for name in field_names:
+            rows[name].append(_cell(doc.fields.get(name)))
+    # A column whose values mix types (e.g. radius None / float / str) is stored as JSON text.
+    for name in field_names:
+        kinds = {type(v) for v in rows[name] if v is not None}
+        if len(kinds) > 1 and not kinds <= {int, float}:
+            rows[name] = [None if v is None else json.dumps(v) for v in rows[name]]
+    ds = datasets.Dataset.from_dict(rows)
+    seq = getattr(datasets, "List", None) or datasets.Sequence
+    return ds.cast_column("images", seq(datasets.Image()))
+
+
+def build_rewards(cfg: TrainConfig, task, registry=None) -> tuple[list, list[float]]:
+    from geobench import plugin_manager
+    from geobench.trainers import rewards as R
+
+    preset, pairs = reward_spec(cfg.rewards)
+    if preset is not None:
+        return R.preset(preset)
+    reg = registry or plugin_manager.registry()
+    funcs, weights = [], []
+    for name, w in pairs:
+        if name == "task" or name.startswith("task:"):
+            metric = name.partition(":")[2] or None
+            funcs.append(R.task_reward(task, metric=metric, split=cfg.dataset.split))
+        else:
+            funcs.append(reg.reward(name))
+        weights.append(w)
+    return funcs, weights
+
+
+def train_grpo(config: TrainConfig | str | os.PathLike | dict, overrides=(), resume: bool = False) -> dict[str, Any]:
+    """Run GRPO; returns a summary (steps, checkpoints, evaluated checkpoints, seconds)."""
+    started = time.perf_counter()
+    cfg = as_config(config, "grpo", overrides)
+    check_trl_keys(cfg)
+    check_output_dir(cfg, resume)
+    check_eval_tasks(cfg)
+    task = resolve_task(cfg)
+    reward_funcs, weights = build_rewards(cfg, task)
+    model_path = resolve_model_path(cfg)
+    dataset = grpo_dataset(task, cfg.dataset.split, cfg.dataset.limit)
+
+    from trl import GRPOConfig, GRPOTrainer
+
+    from geobench.plugins.hf import load_processor
+
+    args = GRPOConfig(**common_args(cfg), num_generations=cfg.num_generations, beta=float(cfg.beta),
+                      max_completion_length=cfg.max_completion_length, temperature=float(cfg.temperature),
+                      reward_weights=weights)
+    processor = load_processor(model_path)
+    model = _sft.load_model(model_path, cfg)
+    write_config(cfg)
+    trainer = GRPOTrainer(model=model, reward_funcs=reward_funcs, args=args, train_dataset=dataset,
+                          processing_class=processor, peft_config=peft_config(cfg),
+                          callbacks=callbacks(cfg, processor, model_path))
+    trainer.train(resume_from_checkpoint=True if resume else None)
+    return finish(trainer, cfg, processor, started)
+
+
+class GRPO:
+    """The `grpo` trainer (registered through `geobench_register_trainers`)."""
+
+    name = "grpo"
+    description = "TRL GRPOTrainer on a task split with verifiable rewards (Geo-R1's RL stage)"
+
+    @staticmethod
+    def train(config, overrides=(), resume: bool = False) -> dict[str, Any]:
+        return train_grpo(config, overrides, resume)

@@ -1,0 +1,188 @@
+"""`geobench train sft`: TRL SFTTrainer on a scaffold folder (Geo-R1's "scaffolding" stage).
+
+Data: `trainers.scaffold.load(folder)` -> columns `messages` (user content with `{"type": "image"}` placeholders
+in place, assistant text) and `images` (decoded). `max_length=None` so image tokens are never truncated;
+`assistant_only_loss=True` trains on the answer only. Full fine-tune, or LoRA with `lora:`.
+
+The helpers here (model resolution, TrainingArguments fields, callbacks, output folder checks) are shared with
+`trainers.grpo`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from geobench.errors import GeobenchError
+from geobench.trainers.config import TrainConfig, check_trl_keys, load_config
+
+# ------------------------------------------------------------------------------------------ shared helpers
+
+
+def resolve_model_path(cfg: TrainConfig, registry=None) -> str:
+    """`tiny` (or any registered model name) -> its local folder; a folder must hold config.json."""
+    from geobench import plugin_manager
+    from geobench.evaluator import resolve_model
+
+    reg = registry or plugin_manager.registry()
+    path = resolve_model(reg, cfg.model)
+    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "config.json")):
+        raise GeobenchError(f"model folder {path!r} has no config.json")
+    return path
+
+
+def check_output_dir(cfg: TrainConfig, resume: bool) -> Path:
+    out = Path(cfg.output_dir)
+    ckpts = sorted(out.glob("checkpoint-*")) if out.is_dir() else []
+    if resume and not ckpts:
+        raise GeobenchError(f"--resume: no checkpoint-* folder in {str(out)!r} to resume from")
+    if ckpts and not resume:
+        raise GeobenchError(f"output_dir {str(out)!r} already holds checkpoints",
+                            hint="pass --resume to continue, or choose a new output_dir")
+    return out
+
+
+def use_cpu() -> bool:
+    import torch
+
+    return not torch.cuda.is_available()
+
+
+def common_args(cfg: TrainConfig) -> dict[str, Any]:
+    """TrainingArguments fields shared by SFTConfig and GRPOConfig."""
+    args = dict(
+        output_dir=cfg.output_dir, run_name=cfg.name, learning_rate=float(cfg.lr), num_train_epochs=float(cfg.epochs),
+        max_steps=cfg.max_steps, per_device_train_batch_size=cfg.per_device_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps, save_strategy="steps",
+        save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit, logging_steps=cfg.logging_steps,
+        seed=cfg.seed, report_to=cfg.report_to, remove_unused_columns=False,
+    )
+    if use_cpu():
+        args["use_cpu"] = True
+    args.update({k: v for k, v in cfg.trl.items() if k != "model_init_kwargs"})  # we load the model ourselves
+    return args
+
+
+def load_model(path: str, cfg: TrainConfig):
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    dtype = torch.bfloat16 if cfg.trl.get("bf16") else torch.float16 if cfg.trl.get("fp16") else torch.float32
+    try:
+        kwargs = {"dtype": dtype, **(cfg.trl.get("model_init_kwargs") or {})}
+        return AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+    except OSError as e:
+        raise GeobenchError(f"cannot load model {path!r}: {str(e).splitlines()[0]}") from None
+
+
+def peft_config(cfg: TrainConfig):
+    if cfg.lora is None:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                      target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM")
+
+
+def callbacks(cfg: TrainConfig, processor, model_path: str) -> list:
+    from geobench.trainers.callback import EvalOnSave, JsonlLogger, SaveProcessor
+
+    cbs = [SaveProcessor(processor), JsonlLogger(Path(cfg.output_dir) / "train_log.jsonl")]
+    if cfg.eval_tasks:
+        cbs.append(EvalOnSave(cfg.eval_tasks, output=cfg.eval_output, run_name=cfg.name, limit=cfg.eval_limit,
+                              gen_kwargs=cfg.eval_gen_kwargs, batch_size=cfg.eval_batch_size,
+                              base_model=model_path, processor=processor))
+    return cbs
+
+
+def check_eval_tasks(cfg: TrainConfig, registry=None) -> None:
+    """Unknown eval task names fail before the model loads, not at the first checkpoint."""
+    if not cfg.eval_tasks:
+        return
+    from geobench import plugin_manager
+    from geobench.evaluator import select_tasks
+
+    select_tasks(registry or plugin_manager.registry(), list(cfg.eval_tasks))
+
+
+def write_config(cfg: TrainConfig) -> None:
+    import yaml
+
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "train_config.yaml").write_text(yaml.safe_dump(cfg.as_dict(), sort_keys=False))
+
+
+def finish(trainer, cfg: TrainConfig, processor, started: float) -> dict[str, Any]:
+    """Final model + processor into output_dir; a summary dict."""
+    trainer.save_model(cfg.output_dir)
+    processor.save_pretrained(cfg.output_dir)
+    ckpts = sorted((p for p in Path(cfg.output_dir).glob("checkpoint-*") if p.is_dir()),
+                   key=lambda p: int(p.name.split("-")[-1]))
+    evals = next((cb.evaluated for cb in trainer.callback_handler.callbacks if hasattr(cb, "evaluated")), [])
+    return {"kind": cfg.kind, "output_dir": cfg.output_dir, "run_name": cfg.name,
+            "global_step": trainer.state.global_step, "checkpoints": [str(p) for p in ckpts],
+            "evaluated": [{k: e[k] for k in ("step", "checkpoint", "seconds")} for e in evals],
+            "seconds": round(time.perf_counter() - started, 3)}
+
+
+def as_config(config: TrainConfig | str | os.PathLike | dict | None, kind: str, overrides=()) -> TrainConfig:
+    if isinstance(config, TrainConfig):
+        if config.kind != kind:
+            raise GeobenchError(f"a {config.kind} config was given to the {kind} trainer")
+        return config
+    if isinstance(config, dict):
+        return load_config(None, kind, overrides, extra=config)
+    return load_config(config, kind, overrides)
+
+
+# ------------------------------------------------------------------------------------------------- SFT
+
+
+def sft_dataset(cfg: TrainConfig):
+    from geobench.trainers import scaffold
+
+    ds = scaffold.load(cfg.dataset.path, split=cfg.dataset.split)
+    if cfg.dataset.limit:
+        ds = ds.select(range(min(cfg.dataset.limit, len(ds))))
+    missing = {"messages", "images"} - set(ds.column_names)
+    if missing:
+        raise GeobenchError(f"dataset {cfg.dataset.path!r} lacks column(s) {', '.join(sorted(missing))}")
+    return ds.select_columns(["messages", "images"])
+
+
+def train_sft(config: TrainConfig | str | os.PathLike | dict, overrides=(), resume: bool = False) -> dict[str, Any]:
+    """Run SFT; returns a summary (steps, checkpoints, evaluated checkpoints, seconds)."""
+    started = time.perf_counter()
+    cfg = as_config(config, "sft", overrides)
+    check_trl_keys(cfg)
+    check_output_dir(cfg, resume)
+    check_eval_tasks(cfg)
+    model_path = resolve_model_path(cfg)
+    dataset = sft_dataset(cfg)
+
+    from trl import SFTConfig, SFTTrainer
+
+    from geobench.plugins.hf import load_processor
+
+    args = SFTConfig(**common_args(cfg), max_length=cfg.max_length, assistant_only_loss=cfg.assistant_only_loss)
+    processor = load_processor(model_path)
+    model = load_model(model_path, cfg)
+    write_config(cfg)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=processor,
+                         peft_config=peft_config(cfg), callbacks=callbacks(cfg, processor, model_path))
+    trainer.train(resume_from_checkpoint=True if resume else None)
+    return finish(trainer, cfg, processor, started)
+
+
+class SFT:
+    """The `sft` trainer (registered through `geobench_register_trainers`)."""
+
+    name = "sft"
+    description = "TRL SFTTrainer on a scaffold folder (chain-of-thought exemplars), full or LoRA"
+
+    @staticmethod
+    def train(config, overrides=(), resume: bool = False) -> dict[str, Any]:
+        return train_sft(config, overrides, resume)
