@@ -169,6 +169,8 @@ def _coerce(name: str, value: Any, typ: type):
             raise ValueError(value)
         if typ is tuple:
             return tuple(value.split("|")) if isinstance(value, str) else tuple(value)
+        if typ is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError(value)  # 2.7 tokens is a mistake, not 2
         return typ(value)
     except (TypeError, ValueError):
         raise GeobenchError(f"bad value for {name}: {value!r} (expected {typ.__name__})") from None

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from geobench.api import Completion, Request, canonical_messages
+from geobench.errors import GeobenchError
 
 
 def default_path() -> Path:
@@ -46,12 +47,16 @@ def fingerprint_text(fingerprint: dict) -> str:
 class ResponseCache:
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = Path(path) if path else default_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, completion TEXT NOT NULL, created REAL)")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, completion TEXT NOT NULL, created REAL)")
+        except (sqlite3.Error, OSError) as e:
+            raise GeobenchError(f"cannot use the response cache {self.path}: {e}",
+                                hint="pass --cache-path FILE or --no-cache") from None
 
     def get_many(self, keys: list[str]) -> dict[str, Completion]:
         out: dict[str, Completion] = {}

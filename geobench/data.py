@@ -7,6 +7,7 @@ non-UTF-8 bytes, an empty file, a path escaping the dataset root) is one line th
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -55,12 +56,17 @@ def safe_join(root: Path, relative: str) -> Path:
 def read_csv(path: Path, required: Iterable[str], delimiter: str = ",") -> list[dict[str, str]]:
     """Rows of a CSV with a header; missing file/columns, bad encoding or no rows are one-line errors."""
     text = read_text(path)
-    reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
+    # newline="" keeps quoted multi-line fields whole; str.splitlines would also split on U+2028 and friends.
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     columns = [c.strip() for c in (reader.fieldnames or [])]
     absent = [c for c in required if c not in columns]
     if absent:
         raise GeobenchError(f"{path}: missing column(s) {', '.join(absent)}; found {', '.join(columns) or 'none'}")
-    rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+    rows = []
+    for row in reader:
+        if None in row:
+            raise GeobenchError(f"{path}:{reader.line_num}: more fields than the header has columns")
+        rows.append({(k or "").strip(): (v or "").strip() for k, v in row.items()})
     if not rows:
         raise GeobenchError(f"{path}: no data rows")
     return rows
@@ -69,7 +75,7 @@ def read_csv(path: Path, required: Iterable[str], delimiter: str = ",") -> list[
 def read_jsonl(path: Path, required: Iterable[str]) -> list[dict]:
     """Objects of a JSONL file; a bad line, a missing key or no rows are one-line errors naming the line."""
     rows = []
-    for n, line in enumerate(read_text(path).splitlines(), 1):
+    for n, line in enumerate(read_text(path).split("\n"), 1):  # JSON strings may hold U+2028: split on \n only
         if not line.strip():
             continue
         try:

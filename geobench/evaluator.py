@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from geobench import plugin_manager as plugins
-from geobench.api import Backend, GenConfig, Request, Task
+from geobench.api import Backend, GenConfig, Request, Task, mean_with_stderr
 from geobench.cache import ResponseCache, fingerprint_text, prompt_hash, request_key
 from geobench.errors import GeobenchError
 from geobench.results import RunInfo, SamplesJournal, check_output_dir, rebuild_tables, write_run
@@ -328,7 +328,9 @@ def _assemble(plans, per_sample, be: Backend, display: str, fingerprint, cfg: di
         if plan.task.group:
             groups.setdefault(plan.task.group, []).append(name)
     results["group_subtasks"] = groups
-    results["groups"] = {g: group_aggregate(results, members) for g, members in groups.items()}
+    by_name = {plan.task.name: plan for plan in plans}
+    results["groups"] = {g: group_aggregate({t: [per_sample[(t, d.id)]["metrics"] for d in by_name[t].docs]
+                                             for t in members}) for g, members in groups.items()}
     described = be.describe()
     results["config"] = {
         "model": display, "backend": getattr(be, "name", ""), "model_args": cfg["model_args"],
@@ -345,23 +347,13 @@ def _assemble(plans, per_sample, be: Backend, display: str, fingerprint, cfg: di
     return results
 
 
-NOT_POOLED = ("median_km", "truncated")
-
-
-def group_aggregate(results: dict, members: list[str]) -> dict[str, Any]:
-    """A group's row: for each metric every member has, the sample-weighted mean over members (what one big
-    task would give). Medians and counts cannot be pooled that way and are left out."""
-    sizes = {t: results["n-samples"][t]["effective"] for t in members}
-    common = set.intersection(*(set(results["results"][t]) for t in members)) - {"alias"}
-    out: dict[str, Any] = {"alias": ", ".join(members)}
-    for key in sorted(common):
-        metric = key.split(",")[0]
-        if "_stderr" in metric or metric in NOT_POOLED:
-            continue
-        values = [(results["results"][t][key], sizes[t]) for t in members]
-        if any(v is None for v, _ in values):
-            continue
-        out[key] = sum(v * n for v, n in values) / sum(n for _, n in values)
+def group_aggregate(per_sample_by_task: dict[str, list[dict]]) -> dict[str, Any]:
+    """A group's row: each per-sample metric pooled over every sample of the member tasks that has it (what
+    one big task would give: weighted by real counts, so per-question metrics stay per-question). Dataset-level
+    metrics (medians, macro averages) are not per-sample and so are not pooled."""
+    pooled = mean_with_stderr([m for records in per_sample_by_task.values() for m in records])
+    out: dict[str, Any] = {"alias": ", ".join(per_sample_by_task)}
+    out.update({f"{k},none": v for k, v in pooled.items()})
     return out
 
 
@@ -389,7 +381,10 @@ def _make_run_dir(out: Path, run_name: str | None, display: str) -> Path:
         if "/" in run_name or run_name.startswith("."):
             raise GeobenchError(f"bad --run-name {run_name!r}: use a plain folder name")
         folder = out / run_name
-        folder.mkdir(parents=True, exist_ok=True)
+        if (folder / "results.json").exists():
+            raise GeobenchError(f"run folder {folder} already holds a finished run",
+                                hint="choose another --run-name or delete the folder")
+        folder.mkdir(parents=True, exist_ok=True)  # a killed run's folder is reused: its journals are rewritten
         return folder
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", str(display).strip("/")).strip("_")[-60:] or "model"
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -41,6 +41,7 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes files private; results are meant to be shared
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
@@ -50,6 +51,12 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -122,9 +129,9 @@ class SamplesJournal:
         self._f = None
 
     def append(self, record: dict) -> None:
-        if self._f is None:
+        if self._f is None:  # "w": a journal left by a killed run of the same folder is replaced, not extended
             self.partial.parent.mkdir(parents=True, exist_ok=True)
-            self._f = open(self.partial, "a", encoding="utf-8")
+            self._f = open(self.partial, "w", encoding="utf-8")
         self._f.write(dumps(record, indent=None) + "\n")
         self._f.flush()
 
@@ -175,7 +182,8 @@ def run_rows(folder: Path, results: dict) -> list[dict]:
                                 n_samples.get(task)))
     for group, metrics in results.get("groups", {}).items():
         n = sum(n_samples.get(t) or 0 for t in results.get("group_subtasks", {}).get(group, []))
-        rows += [row(group, group, key.split(",")[0], value, None, n) for key, value in metrics.items() if "," in key]
+        rows += [row(group, group, key.split(",")[0], value, metrics.get(key.replace(",", "_stderr,", 1)), n)
+                 for key, value in metrics.items() if "," in key and "_stderr," not in key]
     return rows
 
 
@@ -210,6 +218,7 @@ def rebuild_tables(output: str | os.PathLike):
             pass
         else:
             fd, tmp = tempfile.mkstemp(prefix=".table.parquet.", dir=out)
+            os.fchmod(fd, 0o666 & ~_umask())
             os.close(fd)
             try:
                 df.astype({"checkpoint_step": "Int64", "n_samples": "Int64"}).to_parquet(tmp, index=False)

@@ -217,8 +217,8 @@ class HFBackend(Backend):
         self.local_path = _local_folder(model)
         where = self.local_path or model
 
-        if self.local_path is None and (cached := _cached_config(model, revision)):
-            self.local_path = os.path.dirname(cached)  # a hub id already in the HF cache: its snapshot folder
+        if self.local_path is None and (cached := _cached_config(model, revision)) and _has_weights(cached):
+            self.local_path = os.path.dirname(cached)  # a hub id fully in the HF cache: its snapshot folder
         where = self.local_path or model
         self._load_args = dict(where=where, dtype=getattr(torch, DTYPES[dtype]), revision=revision,
                                trust_remote_code=trust_remote_code, attn_implementation=attn_implementation,
@@ -404,8 +404,13 @@ class HFBackend(Backend):
         for gen, idxs in groups.items():
             pos = 0
             while pos < len(idxs):
-                yield gen, idxs[pos:pos + self._limit]
-                pos += self._limit
+                yield gen, idxs[pos:pos + self._batch_limit(gen)]
+                pos += self._batch_limit(gen)
+
+    def _batch_limit(self, gen: GenConfig) -> int:
+        """Seeded sampling runs one request per batch: the seed then fixes each completion whatever the batch
+        size or neighbours, which is what lets the cache store it (greedy batches are exact already)."""
+        return 1 if gen.do_sample and gen.temperature > 0 and gen.seed is not None else self._limit
 
     def _run(self, requests, gen: GenConfig, idxs: list[int], images: dict) -> Iterator[tuple[int, Completion]]:
         """Generate `idxs` in batches of the current limit; with batch_size=auto, halve it on OOM and retry."""
@@ -413,7 +418,7 @@ class HFBackend(Backend):
 
         pos = 0
         while pos < len(idxs):
-            batch = idxs[pos:pos + self._limit]
+            batch = idxs[pos:pos + self._batch_limit(gen)]
             try:
                 completions = self._generate_batch(requests, gen, batch, images)
             except Exception as e:
@@ -523,8 +528,18 @@ def _cached_config(model: str, revision: str | None) -> str | None:
     """Where a hub model's config.json sits in the local HF cache (so its snapshot names the commit)."""
     from huggingface_hub import try_to_load_from_cache
 
-    found = try_to_load_from_cache(model, "config.json", revision=revision)
+    try:
+        found = try_to_load_from_cache(model, "config.json", revision=revision)
+    except Exception:  # noqa: BLE001 - not a valid repo id: the normal load path reports it in one line
+        return None
     return found if isinstance(found, str) else None
+
+
+def _has_weights(config_path: str) -> bool:
+    """A cached snapshot with its weights (not an interrupted download): only then is it used as a folder."""
+    folder = os.path.dirname(config_path)
+    return any(os.path.exists(os.path.join(folder, name)) for name in (
+        "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"))
 
 
 def _snapshot(path: str) -> tuple[str | None, str | None]:
