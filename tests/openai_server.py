@@ -160,6 +160,7 @@ def _handler(server: OpenAITestServer):
             pass
 
         def _reply(self, status: int, obj: dict, headers: dict | None = None) -> None:
+            self._leave_flight()
             data = json.dumps(obj).encode()
             try:
                 self.send_response(status)
@@ -214,13 +215,20 @@ def _handler(server: OpenAITestServer):
                 self._error(404, f"Not Found: {self.path}", "NotFoundError")
                 return
             with server._lock:
-                epoch = server._epoch
+                self._flight_epoch = server._epoch
                 server.in_flight += 1
                 server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 fault = server.faults.pop(0) if server.faults else None
             try:
                 self._chat(entry, fault)
             finally:
+                self._leave_flight()
+
+        def _leave_flight(self) -> None:
+            """Stop counting this request as in flight: before its reply is written, since the client may send
+            its next request as soon as it has the reply (counting after would over-report by one)."""
+            epoch, self._flight_epoch = getattr(self, "_flight_epoch", None), None
+            if epoch is not None:
                 with server._lock:
                     if server._epoch == epoch:
                         server.in_flight -= 1
