@@ -146,12 +146,9 @@ def _load_error(model: str, local: str | None, e: Exception) -> GeobenchError:
 def _batch_size(value: int | str) -> int | str:
     if isinstance(value, str) and value.strip().lower() == "auto":
         return "auto"
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        raise GeobenchError(f"batch_size must be a positive integer or 'auto', got {value!r}") from None
-    if n < 1:
-        raise GeobenchError(f"batch_size must be a positive integer or 'auto', got {value!r}")
+    n = _opt_int("batch_size (a positive integer or 'auto')", value)
+    if n is None:
+        raise GeobenchError("batch_size must be a positive integer or 'auto', got None")
     return n
 
 
