@@ -145,34 +145,98 @@ def plugins_cmd():
 
 @cli.command("results")
 @click.option("--output", "-o", default="results", show_default=True, help="Results folder.")
-@click.option("--task", "task", default=None, help="Only this task.")
-@click.option("--metric", default=None, help="Only this metric.")
-@click.option("--model", default=None, help="Only this model.")
+@click.option("--task", "tasks", multiple=True, help="Only this task or group (repeatable).")
+@click.option("--metric", "metrics", multiple=True, help="Only this metric (repeatable).")
+@click.option("--model", "models", multiple=True, help="Only this model (repeatable).")
+@click.option("--checkpoint", "checkpoints", multiple=True,
+              help="Only this training step (repeatable); 'none' = not a checkpoint, 'last' = each model's last.")
 @click.option("--compare-reference", is_flag=True,
               help="Show your latest numbers beside the published ones (Geo-R1 paper) for matching task/metric.")
-def results_cmd(output, task, metric, model, compare_reference):
-    """Show the results table rebuilt from every run folder under --output."""
-    from geobench.results import compare_with_reference, load_table
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "md", "latex"]), default=None,
+              help="Output format (default: a table, or from the --save extension: .csv, .md, .tex).")
+@click.option("--wide", is_flag=True, help="One row per model and checkpoint, one column per task and metric.")
+@click.option("--save", "save", default=None, help="Write to this file (atomically) instead of stdout.")
+def results_cmd(output, tasks, metrics, models, checkpoints, compare_reference, fmt, wide, save):
+    """Show or export the results table rebuilt from every run folder under --output."""
+    from geobench import results as res
 
     if not os.path.isdir(output):
         raise GeobenchError(f"no results folder {output!r}", hint="run `geobench eval` first or pass --output")
-    df = load_table(output)
-    for col, value in (("task", task), ("metric", metric), ("model", model)):
-        if value is not None:
-            df = df[df[col] == value]
+    fmt = fmt or _format_from_path(save)
+    df = res.filter_table(res.load_table(output), models=models, tasks=tasks, metrics=metrics, checkpoints=checkpoints)
     if df.empty:
         click.echo("no results match", err=True)
         return
+    columns = res.DISPLAY_COLUMNS
     if compare_reference:
-        both = compare_with_reference(df)
-        if both.empty:
+        df, wide = res.compare_with_reference(df), False
+        columns = ["task", "metric", "model", "value", "source"]
+        if df.empty:
             click.echo("none of these tasks has published reference numbers (see geobench/reference/paper.csv)",
                        err=True)
             return
-        print_table(both.to_dict("records"), ["task", "metric", "model", "value", "source"])
+    if fmt == "table" and not save:
+        if wide:
+            df = res.wide_table(df)
+            columns = list(df.columns)
+        df = res.tidy_ints(df)
+        print_table(df.astype(object).where(df.notna(), None).to_dict("records"), columns)
         return
-    cols = ["model", "checkpoint_step", "task", "metric", "value", "stderr", "n_samples", "run"]
-    print_table(df.astype(object).where(df.notna(), None).to_dict("records"), cols)
+    text = res.export_table(df, "md" if fmt == "table" else fmt, wide=wide,
+                            columns=columns if compare_reference else None)
+    if save:
+        try:
+            res.atomic_write(save, text)
+        except OSError as e:
+            raise GeobenchError(f"cannot write {save!r}: {e.strerror or e}") from None
+        click.echo(f"wrote {save}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+def _format_from_path(path: str | None) -> str:
+    """The export format a file name asks for (`.csv`, `.md`, `.tex`); a plain table for stdout."""
+    if not path:
+        return "table"
+    ext = os.path.splitext(path)[1].lower()
+    formats = {".csv": "csv", ".md": "md", ".markdown": "md", ".tex": "latex", ".latex": "latex"}
+    if ext not in formats:
+        raise GeobenchError(f"cannot tell the format of {path!r} from its extension",
+                            hint="use .csv, .md or .tex, or pass --format")
+    return formats[ext]
+
+
+@cli.command("report")
+@click.argument("runs", nargs=-1)
+@click.option("--results", "-r", "results_dir", default="results", show_default=True,
+              help="Results folder that run names refer to (and that is reported when no RUN is given).")
+@click.option("--out", default="report", show_default=True,
+              help="Report folder: index.html, PNGs, results.csv. An earlier report there is replaced.")
+@click.option("--train-dir", multiple=True,
+              help="Training output folder with train_log.jsonl (repeatable). Found automatically for "
+                   "checkpoints whose folder is still there.")
+@click.option("--title", default="geobench report", show_default=True, help="Page title.")
+@DATA_DIR
+def report_cmd(runs, results_dir, out, train_dir, title, data_dir):
+    """Write a static HTML report (plots, tables, the paper's numbers) of runs and training logs.
+
+    \b
+    RUN is a run folder, a run name under --results, a whole results folder, or a training output folder.
+    No RUN: every run under --results.
+    """
+    from geobench import report
+
+    _set_data_dir(data_dir)
+    found, trains = report.collect(list(runs), results_dir, list(train_dir))
+    try:
+        summary = report.build(out, found, trains, title=title)
+    except OSError as e:
+        raise GeobenchError(f"cannot write the report to {out!r}: {e.strerror or e}") from None
+    for name, sec in summary["sections"].items():
+        for note in sec["notes"]:
+            click.echo(f"{name}: {note}", err=True)
+    click.echo(f"report: {os.path.join(out, 'index.html')} ({len(found)} runs, "
+               f"{sum(len(s['images']) for s in summary['sections'].values())} figures)")
 
 
 def _add_plugin_commands(reg: plugins.Registry) -> None:

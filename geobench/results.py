@@ -273,3 +273,117 @@ def compare_with_reference(df):
 
 def write_run(folder: Path, results: dict) -> None:
     atomic_write(folder / "results.json", dumps(results))
+
+
+# ------------------------------------------------------------------------------------- filters and exports
+
+DISPLAY_COLUMNS = ["model", "checkpoint_step", "task", "metric", "value", "stderr", "n_samples", "run"]
+EXPORT_FORMATS = ("csv", "md", "latex")
+
+
+def filter_table(df, models=(), tasks=(), metrics=(), checkpoints=(), runs=()):
+    """Rows matching every given filter (each a list of allowed values; empty = no filter).
+
+    `checkpoints` holds steps (`500`), `none` (runs that are not training checkpoints) or `last` (each
+    model's highest step)."""
+    import pandas as pd
+
+    for col, allowed in (("model", models), ("task", tasks), ("metric", metrics), ("run", runs)):
+        if allowed:
+            df = df[df[col].isin(list(allowed))]
+    if checkpoints:
+        step = pd.to_numeric(df["checkpoint_step"], errors="coerce")
+        keep = pd.Series(False, index=df.index)
+        for c in checkpoints:
+            c = str(c).strip().lower()
+            if c == "none":
+                keep |= step.isna()
+            elif c == "last":
+                keep |= step.notna() & (step == step.groupby(df["model"]).transform("max"))
+            elif c.lstrip("-").isdigit():
+                keep |= step == int(c)
+            else:
+                raise GeobenchError(f"bad checkpoint {c!r}", hint="use a step number, 'none' or 'last'")
+        df = df[keep]
+    return df.reset_index(drop=True)
+
+
+def latest(df):
+    """The newest run's row for each (model, checkpoint_step, task, metric): what a summary should show when
+    the same model was evaluated twice."""
+    keys = ["model", "checkpoint_step", "task", "metric"]
+    return (df.sort_values("date", kind="stable", na_position="first")
+              .drop_duplicates(keys, keep="last").sort_index().reset_index(drop=True))
+
+
+def wide_table(df, with_stderr: bool = True):
+    """One row per (model, checkpoint_step), one column per `task metric`, from the latest runs. Cells are
+    strings `value ± stderr` when `with_stderr`, else the numbers."""
+    import pandas as pd
+
+    cells: dict[tuple, dict[str, object]] = {}
+    columns: dict[str, None] = {}  # first-seen order: tasks and metrics as the runs list them
+    for r in latest(df).itertuples(index=False):
+        step = None if pd.isna(r.checkpoint_step) else int(r.checkpoint_step)
+        column = f"{r.task} {r.metric}"
+        columns[column] = None
+        cell = r.value
+        if with_stderr:
+            cell = _fmt(r.value) + (f" ± {_fmt(r.stderr)}" if _fmt(r.stderr) else "")
+        cells.setdefault((r.model, step), {})[column] = cell
+    order = sorted(cells, key=lambda k: (str(k[0]), -1 if k[1] is None else k[1]))
+    wide = pd.DataFrame([{"model": m, **cells[(m, s)]} for m, s in order], columns=["model", *columns])
+    wide.insert(1, "checkpoint_step", pd.Series([s for _, s in order], dtype=object))
+    return wide
+
+
+def tidy_ints(df):
+    """checkpoint_step and n_samples as ints or None (pandas turns a column of ints with gaps into floats,
+    which would print as `500.0000`)."""
+    import pandas as pd
+
+    df = df.copy()
+    for col in ("checkpoint_step", "n_samples"):
+        if col in df.columns:
+            df[col] = pd.Series([None if pd.isna(v) else int(v) for v in df[col]], index=df.index, dtype=object)
+    return df
+
+
+def export_table(df, fmt: str, wide: bool = False, columns: list[str] | None = None) -> str:
+    """The table as CSV, GitHub Markdown or a LaTeX tabular (booktabs). Long format: one row per metric, every
+    column in CSV, DISPLAY_COLUMNS (or `columns`) otherwise; `wide`: see wide_table."""
+    if fmt not in EXPORT_FORMATS:
+        raise GeobenchError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(EXPORT_FORMATS)}")
+    if wide:
+        df = wide_table(df, with_stderr=fmt != "csv")
+        columns = list(df.columns)
+    else:
+        df = tidy_ints(df)
+        columns = columns or (list(df.columns) if fmt == "csv" else DISPLAY_COLUMNS)
+    if fmt == "csv":
+        return df[columns].to_csv(index=False)
+    if fmt == "md":
+        return to_markdown(df, columns) + "\n"
+    return to_latex(df, columns)
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$"}
+
+
+def _latex(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def to_latex(df, columns: list[str]) -> str:
+    """A booktabs tabular (needs \\usepackage{booktabs}); numbers right-aligned, text left-aligned."""
+    def numeric(values) -> bool:
+        cells = [_fmt(v) for v in values]
+        return all(c.replace(" ± ", "").replace(".", "").replace("-", "").isdigit() for c in cells if c)
+
+    align = "".join("r" if numeric(df[c]) else "l" for c in columns)
+    lines = [f"\\begin{{tabular}}{{{align}}}", "\\toprule", " & ".join(_latex(c) for c in columns) + " \\\\",
+             "\\midrule"]
+    lines += [" & ".join(_latex(_fmt(v)) for v in row) + " \\\\" for row in df[columns].itertuples(index=False)]
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(lines) + "\n"
