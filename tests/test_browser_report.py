@@ -1,0 +1,168 @@
+"""The report in a real browser: Debian's headless Chromium, driven over the DevTools protocol on a pipe
+(`--remote-debugging-pipe`: no websocket client, no browser download). Every image must load, nothing may be
+fetched from outside the report folder, no console error may appear; a screenshot is kept in tests/artifacts/.
+
+Chromium comes from `apt-get install chromium` (.ci/run installs it when it can); without it the test skips.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import select
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+import geobench
+from conftest import REPO
+from geobench import report as rep
+
+ARTIFACTS = REPO / "tests" / "artifacts"
+ERROR_EVENTS = ("Runtime.exceptionThrown", "Network.loadingFailed")
+
+
+def chromium_path() -> str | None:
+    for name in (os.environ.get("GEOBENCH_CHROMIUM", ""), "chromium", "chromium-browser", "google-chrome"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+class Chromium:
+    """Headless Chromium; DevTools messages are NUL-terminated JSON on fd 3 (to it) and fd 4 (from it)."""
+
+    def __init__(self, exe: str, timeout: float = 60):
+        self.timeout, self.events, self._id, self._buf = timeout, [], 0, b""
+        to_r, self._w = os.pipe()
+        self._r, from_w = os.pipe()
+        self.profile = tempfile.mkdtemp(prefix="geobench-chromium-")
+
+        def child_fds():  # move the pipe ends to fds 3 and 4 (via high numbers, so neither clobbers the other)
+            import fcntl
+
+            a, b = fcntl.fcntl(to_r, fcntl.F_DUPFD, 10), fcntl.fcntl(from_w, fcntl.F_DUPFD, 10)
+            os.dup2(a, 3)
+            os.dup2(b, 4)
+
+        self.proc = subprocess.Popen(
+            [exe, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe", "--no-first-run",
+             "--no-default-browser-check", "--disable-extensions", f"--user-data-dir={self.profile}", "about:blank"],
+            preexec_fn=child_fds, pass_fds=(3, 4), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(to_r)
+        os.close(from_w)
+
+    def send(self, method: str, params: dict | None = None, session: str | None = None) -> dict:
+        self._id += 1
+        msg = {"id": self._id, "method": method, "params": params or {}, **({"sessionId": session} if session else {})}
+        os.write(self._w, json.dumps(msg).encode() + b"\0")
+        while True:
+            m = self._next()
+            if m.get("id") == self._id:
+                if "error" in m:
+                    raise RuntimeError(f"{method}: {m['error']}")
+                return m.get("result", {})
+            self.events.append(m)
+
+    def wait_for(self, method: str) -> dict:
+        while not any(e.get("method") == method for e in self.events):
+            self.events.append(self._next())
+        return next(e for e in self.events if e.get("method") == method)
+
+    def _next(self) -> dict:
+        deadline = time.monotonic() + self.timeout
+        while b"\0" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._r], [], [], left)[0]:
+                raise TimeoutError("chromium did not answer")
+            chunk = os.read(self._r, 1 << 20)
+            if not chunk:
+                raise RuntimeError("chromium closed the DevTools pipe")
+            self._buf += chunk
+        raw, self._buf = self._buf.split(b"\0", 1)
+        return json.loads(raw)
+
+    def close(self) -> None:
+        try:
+            self.send("Browser.close")
+        except (RuntimeError, TimeoutError, OSError):
+            pass
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        os.close(self._w)
+        os.close(self._r)
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def open_page(exe: str, page: Path, screenshot: Path | None = None) -> dict:
+    """Load a page; return its images (src, complete, naturalWidth), the URLs it requested and its errors."""
+    browser = Chromium(exe)
+    try:
+        target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        s = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            browser.send(f"{domain}.enable", session=s)
+        browser.send("Emulation.setDeviceMetricsOverride",
+                     {"width": 1200, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session=s)
+        browser.send("Page.navigate", {"url": page.resolve().as_uri()}, session=s)
+        browser.wait_for("Page.loadEventFired")
+        js = "JSON.stringify(Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth]))"
+        images = json.loads(browser.send("Runtime.evaluate", {"expression": js, "returnByValue": True},
+                                         session=s)["result"]["value"])
+        if screenshot is not None:
+            shot = browser.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session=s)
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            screenshot.write_bytes(base64.b64decode(shot["data"]))
+        events = browser.events
+    finally:
+        browser.close()
+    errors = [e for e in events if e.get("method") in ERROR_EVENTS
+              or (e.get("method") == "Runtime.consoleAPICalled" and e["params"].get("type") in ("error", "assert"))
+              or (e.get("method") == "Log.entryAdded" and e["params"]["entry"].get("level") == "error")]
+    urls = [e["params"]["request"]["url"] for e in events if e.get("method") == "Network.requestWillBeSent"]
+    return {"images": images, "errors": errors, "urls": urls}
+
+
+needs_chromium = pytest.mark.skipif(chromium_path() is None,
+                                    reason="Chromium not installed (apt-get install chromium; .ci/run installs it "
+                                           "when it runs as root or with passwordless sudo)")
+
+
+@pytest.fixture
+def report_page(tmp_path, session_home) -> Path:
+    res = tmp_path / "results"
+    for model, step in (("random", None), ("<answer>(48.8, 2.3) B no</answer>", 5)):
+        geobench.evaluate(model, "geoloc_toy,crossview_toy,scene_toy", backend="dummy", limit=6, output=res,
+                          checkpoint_step=step, progress=False)
+    out = tmp_path / "report"
+    rep.build(out, *rep.collect([], str(res)))
+    return out / "index.html"
+
+
+@needs_chromium
+def test_report_loads_in_chromium_without_errors(report_page):
+    shot = ARTIFACTS / "report_screenshot.png"
+    seen = open_page(chromium_path(), report_page, screenshot=shot)
+    assert len(seen["images"]) >= 5
+    broken = [src for src, complete, width in seen["images"] if not complete or width == 0]
+    assert not broken, f"images that did not load: {broken}"
+    assert not seen["errors"], seen["errors"]
+    folder = report_page.parent.resolve().as_uri()
+    assert all(u.startswith(folder) or u.startswith("data:") for u in seen["urls"]), seen["urls"]
+    assert shot.stat().st_size > 20_000  # a real page, kept as the test's artifact
+
+
+@needs_chromium
+def test_the_check_catches_a_broken_image(report_page):
+    """The same check on a page with a missing image must fail: the browser test can see what it claims to."""
+    (report_page.parent / "crossview_acc_crossview_toy.png").unlink()
+    seen = open_page(chromium_path(), report_page)
+    assert any(src == "crossview_acc_crossview_toy.png" and width == 0 for src, _, width in seen["images"])
+    assert seen["errors"]
