@@ -38,13 +38,15 @@ class ImageRef:
         """The encoded image bytes; a missing file is a one-line user error."""
         if self.data is not None:
             return self.data
+        from geobench.data import DataError
+
         try:
             with open(self.path, "rb") as f:
                 return f.read()
         except FileNotFoundError:
-            raise GeobenchError(f"image file not found: {self.path}") from None
+            raise DataError(f"image file not found: {self.path}", "missing image") from None
         except OSError as e:
-            raise GeobenchError(f"cannot read image {self.path}: {e.strerror or e}") from None
+            raise DataError(f"cannot read image {self.path}: {e.strerror or e}", "unreadable image") from None
 
     def sha256(self) -> str:
         return hashlib.sha256(self.read_bytes()).hexdigest()
@@ -56,10 +58,12 @@ class ImageRef:
 
         from PIL import Image
 
+        from geobench.data import DataError
+
         where = self.path or "<bytes>"
         raw = self.read_bytes()
         if not raw:
-            raise GeobenchError(f"image is empty (0 bytes): {where}")
+            raise DataError(f"image is empty (0 bytes): {where}", "empty image")
         old = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = max_pixels
         try:
@@ -69,9 +73,11 @@ class ImageRef:
                 img.load()
             return img.convert("RGB")
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise GeobenchError(f"image too large (decompression bomb guard, > {max_pixels} px): {where}") from None
+            raise DataError(f"image too large (decompression bomb guard, > {max_pixels} px): {where}",
+                            "image too large") from None
         except (OSError, SyntaxError, ValueError) as e:
-            raise GeobenchError(f"cannot decode image {where}: {e}") from None
+            reason = "truncated image" if "truncated" in str(e).lower() else "corrupt image"
+            raise DataError(f"cannot decode image {where}: {e}", reason) from None
         finally:
             Image.MAX_IMAGE_PIXELS = old
 

@@ -2,19 +2,79 @@
 
 Every loader goes through these helpers so that every data problem (missing folder or file, missing column,
 non-UTF-8 bytes, an empty file, a path escaping the dataset root) is one line that names the file.
+
+Problems of one sample (a bad row, a bad image) are `DataError`s with a short `reason`. By default they stop the
+run; inside `collecting_skips()` (the evaluator's `on_error="skip"`) `skip(error)` counts them per reason
+instead and the sample is left out. Problems of a whole file (missing columns, no rows) always stop the run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import csv
 import io
 import json
 import math
 import os
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from geobench.errors import GeobenchError
+
+# ------------------------------------------------------------------------------------------ bad samples
+
+
+class DataError(GeobenchError):
+    """A problem with one sample's data (a row or an image), named by a short `reason` ("corrupt image",
+    "bad coordinates", ...): skippable with on_error="skip", where skipped samples are counted per reason."""
+
+    def __init__(self, message: str, reason: str, hint: str | None = None):
+        super().__init__(message, hint)
+        self.reason = reason
+
+
+class Skipped:
+    """Samples skipped for bad data: a count and the first message per reason."""
+
+    def __init__(self):
+        self.counts: Counter[str] = Counter()
+        self.examples: dict[str, str] = {}
+
+    def add(self, error: DataError) -> None:
+        self.counts[error.reason] += 1
+        self.examples.setdefault(error.reason, str(error))
+
+
+_SKIPPED: contextvars.ContextVar[Skipped | None] = contextvars.ContextVar("geobench_skipped", default=None)
+
+
+@contextlib.contextmanager
+def collecting_skips() -> Iterator[Skipped]:
+    """Inside this block `skip(error)` counts bad samples instead of raising (on_error="skip")."""
+    skipped = Skipped()
+    token = _SKIPPED.set(skipped)
+    try:
+        yield skipped
+    finally:
+        _SKIPPED.reset(token)
+
+
+def skipping() -> bool:
+    return _SKIPPED.get() is not None
+
+
+def skip(error: DataError) -> None:
+    """Count `error`'s sample as skipped inside `collecting_skips()`; raise it everywhere else.
+
+    A loader calls this where it would raise for one bad row, then leaves the row out:
+    `except DataError as e: data.skip(e); continue`.
+    """
+    skipped = _SKIPPED.get()
+    if skipped is None:
+        raise error
+    skipped.add(error)
 
 
 def data_root() -> Path:
@@ -46,10 +106,10 @@ def safe_join(root: Path, relative: str) -> Path:
     metadata; links placed inside the dataset folder by its owner are followed as they are.
     """
     if not relative or "\x00" in relative:
-        raise GeobenchError(f"bad file name {relative!r} in the data under {root}")
+        raise DataError(f"bad file name {relative!r} in the data under {root}", "bad file name")
     parts = PurePosixPath(relative.replace("\\", "/"))
     if parts.is_absolute() or ".." in parts.parts or PureWindowsPath(relative).drive:
-        raise GeobenchError(f"file name {relative!r} escapes the dataset root {root}; refused")
+        raise DataError(f"file name {relative!r} escapes the dataset root {root}; refused", "path outside the dataset")
     return Path(root) / parts
 
 
@@ -65,7 +125,8 @@ def read_csv(path: Path, required: Iterable[str], delimiter: str = ",") -> list[
     rows = []
     for row in reader:
         if None in row:
-            raise GeobenchError(f"{path}:{reader.line_num}: more fields than the header has columns")
+            skip(DataError(f"{path}:{reader.line_num}: more fields than the header has columns", "bad row"))
+            continue
         rows.append({(k or "").strip(): (v or "").strip() for k, v in row.items()})
     if not rows:
         raise GeobenchError(f"{path}: no data rows")
@@ -79,18 +140,25 @@ def read_jsonl(path: Path, required: Iterable[str]) -> list[dict]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
-        except ValueError as e:
-            raise GeobenchError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-        if not isinstance(obj, dict):
-            raise GeobenchError(f"{path}:{n}: expected a JSON object")
-        absent = [k for k in required if k not in obj]
-        if absent:
-            raise GeobenchError(f"{path}:{n}: missing key(s) {', '.join(absent)}")
-        rows.append(obj)
+            rows.append(_json_row(line, path, n, required))
+        except DataError as e:
+            skip(e)
     if not rows:
         raise GeobenchError(f"{path}: no data rows")
     return rows
+
+
+def _json_row(line: str, path: Path, n: int, required: Iterable[str]) -> dict:
+    try:
+        obj = json.loads(line)
+    except ValueError as e:
+        raise DataError(f"{path}:{n}: not valid JSON ({e.msg})", "bad row") from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}:{n}: expected a JSON object", "bad row")
+    absent = [k for k in required if k not in obj]
+    if absent:
+        raise DataError(f"{path}:{n}: missing key(s) {', '.join(absent)}", "bad row")
+    return obj
 
 
 def lat_lon(value_lat, value_lon, where: str) -> tuple[float, float]:
@@ -98,14 +166,18 @@ def lat_lon(value_lat, value_lon, where: str) -> tuple[float, float]:
     try:
         lat, lon = float(value_lat), float(value_lon)
     except (TypeError, ValueError):
-        raise GeobenchError(f"{where}: latitude/longitude not numbers: {value_lat!r}, {value_lon!r}") from None
+        raise DataError(f"{where}: latitude/longitude not numbers: {value_lat!r}, {value_lon!r}",
+                        "bad coordinates") from None
     if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
-        raise GeobenchError(f"{where}: latitude/longitude out of range: {lat}, {lon}")
+        raise DataError(f"{where}: latitude/longitude out of range: {lat}, {lon}", "bad coordinates")
     return lat, lon
 
 
 def read_text(path: Path) -> str:
-    """A file's text (UTF-8, BOM tolerated); missing, unreadable or non-UTF-8 files are one-line errors."""
+    """A file's text (UTF-8, BOM tolerated); missing, unreadable or non-UTF-8 files are one-line errors.
+
+    When skipping bad samples, a file whose header line is UTF-8 keeps its UTF-8 lines and skips the others.
+    """
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:
@@ -115,4 +187,14 @@ def read_text(path: Path) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise GeobenchError(f"{path}: not UTF-8 (byte {e.start}); re-encode the file as UTF-8") from None
+        error = DataError(f"{path}: not UTF-8 (byte {e.start}); re-encode the file as UTF-8", "not UTF-8")
+        header_end = raw.find(b"\n")
+        if not skipping() or header_end < 0 or e.start <= header_end:  # a broken header breaks the whole file
+            raise error from None
+    lines = []
+    for line in raw.split(b"\n"):
+        try:
+            lines.append(line.decode("utf-8-sig"))
+        except UnicodeDecodeError:
+            skip(error)
+    return "\n".join(lines)

@@ -189,12 +189,18 @@ def _pick(columns: Iterable[str], candidates: Iterable[str], path: Path, what: s
     raise GeobenchError(f"{path}: no {what} column (looked for {', '.join(candidates)}); found {', '.join(cols)}")
 
 
-def _check_unique(ids: list[str], path: Path) -> None:
+def _check_unique(ids: list[str], path: Path) -> list[bool]:
+    """Which ids to keep: the first of each; a repeat is a bad sample (skipped with on_error="skip")."""
     seen: dict[str, int] = {}
+    keep = []
     for i, x in enumerate(ids, 1):
         if x in seen:
-            raise GeobenchError(f"{path}: duplicate image id {x!r} (rows {seen[x]} and {i})")
+            data.skip(data.DataError(f"{path}: duplicate image id {x!r} (rows {seen[x]} and {i})", "duplicated id"))
+            keep.append(False)
+            continue
         seen[x] = i
+        keep.append(True)
+    return keep
 
 
 def _image_index(folder: Path) -> dict[str, str]:
@@ -218,35 +224,44 @@ def rows_to_docs(rows: list[dict], path: Path, image_root: Path, *, id_col: str 
     ground truth validated (NaN / out of range is a one-line error naming the row), ids unique."""
     docs: list[Doc] = []
     for i, row in enumerate(rows, 1):
-        where = f"{path} row {i}"
-        name = str(row.get(image_col) or "").strip()
-        if not name:
-            raise GeobenchError(f"{where}: empty {image_col}")
-        if index is not None:
-            rel = index.get(name) or index.get(os.path.splitext(name)[0])
-            if rel is None:
-                raise GeobenchError(f"{where}: no image for {name!r} under {image_root}")
-            name = rel
-        elif default_ext and not os.path.splitext(name)[1]:
-            name += default_ext
         try:
-            image = data.safe_join(image_root, name)
-        except GeobenchError as e:
-            raise GeobenchError(f"{where}: {e}") from None
-        a, b = (lon_col, lat_col) if swap_lat_lon else (lat_col, lon_col)
-        lat, lon = data.lat_lon(row.get(a), row.get(b), where)
-        fields: dict[str, Any] = {"lat": lat, "lon": lon}
-        if country_col:
-            fields["country"] = str(row.get(country_col) or "").strip()
-        if city_col:
-            fields["city"] = str(row.get(city_col) or "").strip()
-        for k in extra:
-            if k in row:
-                fields[k] = row[k]
-        doc_id = str(row.get(id_col) if id_col else row.get(image_col)).strip()
-        docs.append(Doc(id=doc_id, fields=fields, images=[ImageRef(path=str(image))]))
-    _check_unique([d.id for d in docs], path)
-    return docs
+            docs.append(_row_doc(row, f"{path} row {i}", image_root, id_col=id_col, image_col=image_col,
+                                 lat_col=lat_col, lon_col=lon_col, country_col=country_col, city_col=city_col,
+                                 default_ext=default_ext, index=index, swap_lat_lon=swap_lat_lon, extra=extra))
+        except data.DataError as e:
+            data.skip(e)
+    return [d for d, keep in zip(docs, _check_unique([d.id for d in docs], path), strict=True) if keep]
+
+
+def _row_doc(row: dict, where: str, image_root: Path, *, id_col, image_col, lat_col, lon_col, country_col,
+             city_col, default_ext, index, swap_lat_lon, extra) -> Doc:
+    """One table row as a Doc; a bad row is a DataError naming it."""
+    name = str(row.get(image_col) or "").strip()
+    if not name:
+        raise data.DataError(f"{where}: empty {image_col}", "bad row")
+    if index is not None:
+        rel = index.get(name) or index.get(os.path.splitext(name)[0])
+        if rel is None:
+            raise data.DataError(f"{where}: no image for {name!r} under {image_root}", "missing image")
+        name = rel
+    elif default_ext and not os.path.splitext(name)[1]:
+        name += default_ext
+    try:
+        image = data.safe_join(image_root, name)
+    except data.DataError as e:
+        raise data.DataError(f"{where}: {e}", e.reason) from None
+    a, b = (lon_col, lat_col) if swap_lat_lon else (lat_col, lon_col)
+    lat, lon = data.lat_lon(row.get(a), row.get(b), where)
+    fields: dict[str, Any] = {"lat": lat, "lon": lon}
+    if country_col:
+        fields["country"] = str(row.get(country_col) or "").strip()
+    if city_col:
+        fields["city"] = str(row.get(city_col) or "").strip()
+    for k in extra:
+        if k in row:
+            fields[k] = row[k]
+    doc_id = str(row.get(id_col) if id_col else row.get(image_col)).strip()
+    return Doc(id=doc_id, fields=fields, images=[ImageRef(path=str(image))])
 
 
 def _first_existing(root: Path, candidates: Iterable[str]) -> str | None:
@@ -525,16 +540,19 @@ class GeolocationHF(GeolocationTask):
         docs = []
         for i, row in enumerate(ds):
             where = f"{root} [{split}] row {i + 1}"
-            image = self._image(row[c["image_col"]], root, where)
-            lat, lon = data.lat_lon(row[c["lat_col"]], row[c["lon_col"]], where)
+            try:
+                image = self._image(row[c["image_col"]], root, where)
+                lat, lon = data.lat_lon(row[c["lat_col"]], row[c["lon_col"]], where)
+            except data.DataError as e:
+                data.skip(e)
+                continue
             fields: dict[str, Any] = {"lat": lat, "lon": lon}
             for key in ("country", "city"):
                 if c[f"{key}_col"]:
                     fields[key] = str(row[c[f"{key}_col"]] or "").strip()
             doc_id = str(row[c["id_col"]]) if c["id_col"] else str(i)
             docs.append(Doc(id=doc_id, fields=fields, images=[image]))
-        _check_unique([d.id for d in docs], root)
-        return docs
+        return [d for d, keep in zip(docs, _check_unique([d.id for d in docs], root), strict=True) if keep]
 
     @staticmethod
     def _image(value, root: Path, where: str) -> ImageRef:
@@ -546,8 +564,11 @@ class GeolocationHF(GeolocationTask):
             p = Path(value)
             if p.is_absolute():  # datasets built from local files store absolute paths
                 return ImageRef(path=str(p))
-            return ImageRef(path=str(data.safe_join(root, str(value))))
-        raise GeobenchError(f"{where}: no image (neither bytes nor a path)")
+            try:
+                return ImageRef(path=str(data.safe_join(root, str(value))))
+            except data.DataError as e:
+                raise data.DataError(f"{where}: {e}", e.reason) from None
+        raise data.DataError(f"{where}: no image (neither bytes nor a path)", "missing image")
 
 
 # ---------------------------------------------------------------------------------------------- toy world

@@ -62,7 +62,7 @@ from typing import Any
 
 from geobench import parse
 from geobench.api import Doc, GenConfig, ImageRef, Task, mean_with_stderr, user
-from geobench.data import benchmark_dir, missing, read_csv, read_jsonl, safe_join
+from geobench.data import DataError, benchmark_dir, missing, read_csv, read_jsonl, safe_join, skip
 from geobench.errors import GeobenchError
 from geobench.hookspecs import hookimpl
 from geobench.tasks.toyworld import datasets as toy_datasets
@@ -372,7 +372,9 @@ class GeoChain(SceneTask):
                 truth = _binary_truth(value) if opts is None else _option_truth(value, opts)
                 if truth is None:
                     allowed = "Yes/No" if opts is None else "/".join(opts)
-                    raise GeobenchError(f"{path}: row {i + 2}, {cols[k]} ({k}): {value!r} is not one of {allowed}")
+                    skip(DataError(f"{path}: row {i + 2}, {cols[k]} ({k}): {value!r} is not one of {allowed}",
+                                   "bad answer"))
+                    continue
                 truths[k].append((i, truth if opts is None else opts[truth]))
         cap = self._cap(split)
         keep = {k: _balanced(truths[k], ["yes", "no"] if table[k][1] is None else table[k][1], cap)
@@ -388,7 +390,12 @@ class GeoChain(SceneTask):
         n = 0
         for row_i in sorted(by_row):
             row = rows[row_i]
-            image = ImageRef(path=str(self._image_path(images, row, path, row_i)))
+            try:
+                image = ImageRef(path=str(self._image_path(images, row, path, row_i)))
+            except DataError as e:
+                for _ in by_row[row_i]:  # every question of the row is a skipped sample
+                    skip(e)
+                continue
             for k in self.questions:
                 if k not in by_row[row_i]:
                     continue
@@ -407,11 +414,15 @@ class GeoChain(SceneTask):
         .jpg/.jpeg/.png. Names from the CSV go through safe_join, so none can leave the dataset root."""
         key = row["key"]
         if not key:
-            raise GeobenchError(f"{where}: row {row_i + 2} has an empty key")
+            raise DataError(f"{where}: row {row_i + 2} has an empty key", "bad row")
         nested = []
         if row.get("city") and row.get("sub_folder"):
             nested = [f"{row['city']}/{row['sub_folder']}/images/{key}"]
-        candidates = [safe_join(images, base + ext) for base in (*nested, key) for ext in (".jpg", ".jpeg", ".png")]
+        try:
+            candidates = [safe_join(images, base + ext) for base in (*nested, key)
+                          for ext in (".jpg", ".jpeg", ".png")]
+        except DataError as e:
+            raise DataError(f"{where}: row {row_i + 2}: {e}", e.reason) from None
         return next((c for c in candidates if c.is_file()), candidates[0])
 
 
@@ -471,35 +482,48 @@ class SceneJSONL(SceneTask):
 
     def docs(self, split: str | None = None, limit: int | None = None) -> Iterable[Doc]:
         rows = read_jsonl(self.path, ["id", "image", "question", "options", "answer"])
+        n = 0
         for i, row in enumerate(rows):
-            if limit is not None and i >= limit:
+            if limit is not None and n >= limit:
                 return
-            yield self._doc(row, i + 1)
+            try:
+                doc = self._doc(row, i + 1)
+            except DataError as e:
+                skip(e)
+                continue
+            yield doc
+            n += 1
 
     def _doc(self, row: dict, n: int) -> Doc:
         where = f"{self.path}: row {n}"
         image, question, opts, ans = row["image"], row["question"], row["options"], row["answer"]
         if not isinstance(image, str) or not isinstance(question, str) or not question.strip():
-            raise GeobenchError(f"{where}: image and question must be non-empty strings")
+            raise DataError(f"{where}: image and question must be non-empty strings", "bad row")
         key = row.get("question_key")
         if key is not None and not (isinstance(key, str) and re.fullmatch(r"\w+", key)):
-            raise GeobenchError(f"{where}: question_key must be a word (letters, digits, _), got {key!r}")
+            raise DataError(f"{where}: question_key must be a word (letters, digits, _), got {key!r}", "bad row")
         if opts is None:
             truth = ("yes" if ans else "no") if isinstance(ans, bool) else _binary_truth(str(ans))
             if truth is None:
-                raise GeobenchError(f"{where}: a yes/no question (options null) needs answer yes or no, got {ans!r}")
+                raise DataError(f"{where}: a yes/no question (options null) needs answer yes or no, got {ans!r}",
+                                "bad answer")
             letter = None
         else:
             if (not isinstance(opts, list) or not 2 <= len(opts) <= len(LETTERS)
                     or not all(isinstance(o, str) and o.strip() for o in opts)):
-                raise GeobenchError(f"{where}: options must be null or a list of 2-26 non-empty strings")
+                raise DataError(f"{where}: options must be null or a list of 2-26 non-empty strings", "bad row")
             idx = _option_truth(str(ans), opts)
             if idx is None and isinstance(ans, str) and re.fullmatch(rf"[{LETTERS[:len(opts)]}]", ans.strip()):
                 idx = LETTERS.index(ans.strip())
             if idx is None:
-                raise GeobenchError(f"{where}: answer {ans!r} is neither an option letter nor an option's text")
+                raise DataError(f"{where}: answer {ans!r} is neither an option letter nor an option's text",
+                                "bad answer")
             truth, letter = opts[idx], LETTERS[idx]
-        return Doc(id=str(row["id"]), images=[ImageRef(path=str(safe_join(self.image_root, image)))],
+        try:
+            ref = ImageRef(path=str(safe_join(self.image_root, image)))
+        except DataError as e:
+            raise DataError(f"{where}: {e}", e.reason) from None
+        return Doc(id=str(row["id"]), images=[ref],
                    fields={"question_key": key, "question": question.strip(), "options": opts, "answer": truth,
                            "answer_letter": letter, "image_id": image})
 
