@@ -7,10 +7,12 @@ task's samples journal straight away, so a killed run resumes where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
 import hashlib
+import inspect
 import random
 import re
 import subprocess
@@ -20,13 +22,17 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from geobench import data
 from geobench import plugin_manager as plugins
 from geobench.api import Backend, GenConfig, Request, Task, mean_with_stderr
 from geobench.cache import ResponseCache, fingerprint_text, prompt_hash, request_key
 from geobench.errors import GeobenchError
+from geobench.presets import find as find_preset
+from geobench.presets import with_suffix
 from geobench.results import RunInfo, SamplesJournal, check_output_dir, rebuild_tables, write_run
 
 ENV_PACKAGES = ("geobench", "torch", "transformers", "trl", "vllm", "pillow", "numpy", "pluggy", "lm-eval")
+ON_ERROR = ("raise", "skip")
 
 
 # --------------------------------------------------------------------------------------------- parsing
@@ -80,13 +86,16 @@ def parse_batch_size(value) -> int | str:
 # ---------------------------------------------------------------------------------------------- tasks
 
 
-def select_tasks(reg: plugins.Registry, spec: str | list[str | Task]) -> list[Task]:
+def select_tasks(reg: plugins.Registry, spec: str | list[str | Task],
+                 task_args: dict[str, dict] | None = None) -> list[Task]:
     """Resolve 'all', group names, task names and aliases (comma-separated or a list) to task instances;
-    Task instances in a list are used as they are.
+    Task instances in a list are used as they are. `task_args` maps a task name to its config (constructor
+    keywords, see `make_task`).
 
     'all' and groups take only tasks whose data is available; a task named explicitly with missing data
     is a one-line error saying what is missing.
     """
+    task_args = task_args or {}
     items = spec.split(",") if isinstance(spec, str) else list(spec)
     chosen: dict[str, Task] = {t.name: t for t in items if isinstance(t, Task)}
     names = [s.strip() for s in items if isinstance(s, str) and s.strip()]
@@ -95,20 +104,73 @@ def select_tasks(reg: plugins.Registry, spec: str | list[str | Task]) -> list[Ta
     for name in names:
         if name == "all" or (name not in reg.tasks and name not in reg.aliases and _is_group(reg, name)):
             for tname in sorted(reg.tasks):
-                task = reg.task(tname)
+                task = make_task(reg, tname, task_args.get(tname))
                 if (name == "all" or reg.group_of(tname, task) == name) and task.data_status() is None:
                     chosen.setdefault(task.name, task)
             continue
-        task = reg.task(name)
+        task = make_task(reg, name, task_args.get(reg.aliases.get(name, name), task_args.get(name)))
         missing = task.data_status()
         if missing:
             raise GeobenchError(f"task {task.name!r}: {missing}")
         chosen.setdefault(task.name, task)
     if not chosen:
         raise GeobenchError(f"no task with available data matches {spec!r}", hint="see `geobench tasks`")
+    unused = sorted(set(task_args) - set(chosen) - {n for n in task_args if reg.aliases.get(n) in chosen})
+    if unused:
+        raise GeobenchError(f"task config given for {', '.join(map(repr, unused))}, which is not being run")
     return list(chosen.values())
 
 
+def make_task(reg: plugins.Registry, name: str, args: dict | None = None) -> Task:
+    """A registered task built with its config `args` (its constructor's keywords, e.g. crossview_toy's k);
+    unknown keys and bad values are one-line errors naming the task and the keys it knows."""
+    if not args:
+        return reg.task(name)
+    real = reg.aliases.get(name, name)
+    factory = reg._get("task", reg.tasks, real)  # an unknown name: one line with a suggestion
+    known = _config_keys(factory)
+    if known is not None:
+        unknown = sorted(set(args) - set(known))
+        if unknown:
+            raise GeobenchError(f"task {real!r}: unknown config key{'s' if len(unknown) > 1 else ''} "
+                                f"{', '.join(map(repr, unknown))}", hint=f"known: {', '.join(known) or 'none'}")
+    try:
+        return factory(**args)
+    except GeobenchError as e:
+        raise GeobenchError(f"task {real!r}: {e}") from None
+    except (TypeError, ValueError) as e:
+        raise GeobenchError(f"task {real!r}: bad config {args}: {e}") from None
+
+
+def _config_keys(factory) -> list[str] | None:
+    """The keywords a task factory accepts, following `**kwargs` up a class's bases; None if unknowable."""
+    chain = [c.__init__ for c in factory.__mro__ if "__init__" in vars(c) and c is not object] \
+        if isinstance(factory, type) else [factory]
+    known: list[str] = []
+    for fn in chain:
+        try:
+            params = list(inspect.signature(fn).parameters.values())
+        except (TypeError, ValueError):
+            return None
+        known += [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                  and p.name != "self" and p.name not in known]
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return known
+    return known if isinstance(factory, type) else None
+
+
+def _task_args(value: str | dict | None, spec) -> dict[str, dict]:
+    """{task: {key: value}} from a per-task dict, or from 'k=v,...' / a flat dict when one task is named."""
+    if not value:
+        return {}
+    if isinstance(value, dict) and all(isinstance(v, dict) for v in value.values()):
+        return {str(k): dict(v) for k, v in value.items()}
+    names = [n.strip() for n in spec.split(",") if n.strip()] if isinstance(spec, str) else \
+        [n for n in spec if isinstance(n, str)]
+    if len(names) != 1 or names[0] == "all":
+        raise GeobenchError("task config without task names needs exactly one task named in --tasks",
+                            hint="or pass {task: {key: value}} to evaluate(task_args=...)")
+    return {names[0]: parse_kv(value, "--task-args")}
 def _is_group(reg: plugins.Registry, name: str) -> bool:
     return any(reg.group_of(t, reg.task(t)) == name for t in reg.tasks)
 
@@ -159,22 +221,36 @@ def evaluate(
     checkpoint_step: int | None = None,
     model_name: str | None = None,
     progress: bool = True,
+    on_error: str = "raise",
+    task_args: str | dict | None = None,
+    preset: str | None = None,
     registry: plugins.Registry | None = None,
 ) -> dict[str, Any]:
     """Evaluate `model` on `tasks` and return the results dict (lm-eval's schema plus geobench fields).
 
     `model` is a hub id, a local folder, a registered name such as 'tiny', or an already-built Backend
     (e.g. `HFBackend.from_loaded(model, processor)` inside a trainer). With `output=None` nothing is written.
+    `on_error="skip"` leaves out samples with bad data (a corrupt image, a bad row), counted per reason in
+    `results["skipped"]`; the default stops at the first with one line naming the file. `task_args` configures
+    tasks ({task: {key: value}}, or 'k=v,...' when one task is named). `preset` applies a registered model
+    preset to any model ('none': no preset; default: the preset registered under `model`'s name, if any).
     """
     reg = registry or plugins.registry()
     if limit is not None and limit < 1:
         raise GeobenchError(f"--limit must be >= 1, got {limit}")
-    task_list = select_tasks(reg, tasks)
+    if on_error not in ON_ERROR:
+        raise GeobenchError(f"bad --on-error {on_error!r}: expected {' or '.join(ON_ERROR)}")
+    task_list = select_tasks(reg, tasks, _task_args(task_args, tasks))
     if not isinstance(model, Backend):
         reg.backend(backend)  # an unknown backend fails now, before any data is read or built
     gen_overrides = parse_kv(gen_kwargs, "--gen-kwargs")
     margs = parse_kv(model_args, "--model-args")
     batch_size = parse_batch_size(batch_size)
+    preset_name, chosen = _choose_preset(reg, model, preset)
+    if chosen is not None:
+        gen_overrides = {**chosen.gen_kwargs, **gen_overrides}  # the user's settings win
+        if not isinstance(model, Backend) and getattr(reg.backend(backend), "loads_weights", False):
+            margs = {**chosen.model_args, **margs}
     out = check_output_dir(output) if output is not None else None
     if seed is not None:
         random.seed(seed)
@@ -186,30 +262,39 @@ def evaluate(
     date = dt.datetime.now(dt.UTC)
 
     # Build every request before the model is loaded: data errors surface in seconds, not minutes.
-    plans = [_plan(task, limit, gen_overrides) for task in task_list]
+    suffix = chosen.prompt_suffix if chosen is not None else ""
+    plans = [_plan(reg, task, limit, gen_overrides, on_error, suffix) for task in task_list]
 
     be = model if isinstance(model, Backend) else load_backend(reg, model, backend, batch_size, margs)
     display = model_name or (model if isinstance(model, str) else getattr(be, "model_id", type(be).__name__))
     fingerprint = be.fingerprint()
     cache = ResponseCache(cache_path) if use_cache and fingerprint is not None else None
-    run_dir = _make_run_dir(out, run_name, display) if out is not None else None
 
-    journals = {p.task.name: SamplesJournal(run_dir, p.task.name) for p in plans} if run_dir else {}
     completions: dict[tuple[str, str], Any] = {}
     per_sample: dict[tuple[str, str], dict] = {}
     pending: list[Request] = []
     fp_text = fingerprint_text(fingerprint) if cache is not None else ""
-    for plan in plans:
-        for req, sha in zip(plan.requests, plan.prompt_shas, strict=True):
-            if cache is not None and req.gen.deterministic:
-                req.key = request_key(fp_text, plan.task.version, req, sha)
-        hits = cache.get_many([r.key for r in plan.requests if r.key]) if cache is not None else {}
-        for req in plan.requests:
-            if req.key and req.key in hits:
-                completions[(req.task, req.doc_id)] = hits[req.key]
-            else:
-                pending.append(req)
-    by_task = {p.task.name: p for p in plans}
+    try:
+        for plan in plans:
+            for req, sha in zip(plan.requests, plan.prompt_shas, strict=True):
+                if cache is not None and req.gen.deterministic:
+                    req.key = request_key(fp_text, plan.task.version, req, sha)
+            hits = cache.get_many([r.key for r in plan.requests if r.key]) if cache is not None else {}
+            for req in plan.requests:
+                if req.key and req.key in hits:
+                    completions[(req.task, req.doc_id)] = hits[req.key]
+                else:
+                    pending.append(req)
+        by_task = {p.task.name: p for p in plans}
+        # Every image about to be generated on is decoded once now: a bad one stops (or is skipped) before
+        # the model loads, never halfway through a run. Cached samples were decoded when they were generated.
+        pending = _check_images(pending, by_task, on_error)
+    except BaseException:
+        if cache is not None:
+            cache.close()
+        raise
+    run_dir = _make_run_dir(out, run_name, display) if out is not None else None
+    journals = {p.task.name: SamplesJournal(run_dir, p.task.name) for p in plans} if run_dir else {}
 
     gen_started = time.time()
     new_tokens = 0
@@ -222,7 +307,7 @@ def evaluate(
                 completions[(req.task, req.doc_id)] = completion
                 new_tokens += completion.n_tokens
                 plan = by_task[req.task]
-                record = _record(plan, plan.index[req.doc_id], completion)
+                record = _record(reg, plan, plan.index[req.doc_id], completion)
                 per_sample[(req.task, req.doc_id)] = record
                 if req.task in journals:
                     journals[req.task].append(record)
@@ -233,7 +318,7 @@ def evaluate(
                 for j, doc in enumerate(plan.docs):
                     key = (plan.task.name, doc.id)
                     if key not in per_sample:
-                        per_sample[key] = _record(plan, j, completions[key])
+                        per_sample[key] = _record(reg, plan, j, completions[key])
                     bar.update(1)
     finally:
         for j in journals.values():
@@ -241,10 +326,11 @@ def evaluate(
         if cache is not None:
             cache.close()
 
-    results = _assemble(plans, per_sample, be, display, fingerprint, dict(
+    results = _assemble(reg, plans, per_sample, be, display, fingerprint, dict(
         model_args=margs, batch_size=batch_size, gen_overrides=gen_overrides, limit=limit, seed=seed,
         use_cache=cache is not None, checkpoint_step=checkpoint_step if checkpoint_step is not None
-        else checkpoint_step_of(display)))
+        else checkpoint_step_of(display), on_error=on_error, preset=preset_name,
+        preset_settings=chosen.describe() if chosen is not None else None))
     wall = time.time() - started
     n_docs = sum(len(p.docs) for p in plans)
     results["timing"] = {
@@ -271,6 +357,17 @@ def evaluate(
     return results
 
 
+def _choose_preset(reg: plugins.Registry, model, preset: str | None):
+    """(name, ModelPreset) to apply, or (None, None): the one named by `preset`, else the one registered
+    under the model's name; preset='none' turns presets off."""
+    if preset is not None and str(preset).strip().lower() in ("", "none", "off"):
+        return None, None
+    if preset is not None:
+        return reg.preset(str(preset))
+    name = find_preset(reg.presets, model) if isinstance(model, str) else None
+    return (name, reg.presets[name]) if name else (None, None)
+
+
 @dataclasses.dataclass
 class _Plan:
     task: Task
@@ -278,38 +375,105 @@ class _Plan:
     requests: list[Request]
     prompt_shas: list[str]
     index: dict[str, int]
+    skipped: data.Skipped | None = None
+
+    def drop(self, doc_ids: set[str]) -> None:
+        """Leave out skipped docs (bad images found after planning)."""
+        keep = [j for j, d in enumerate(self.docs) if d.id not in doc_ids]
+        self.docs = [self.docs[j] for j in keep]
+        self.requests = [self.requests[j] for j in keep]
+        self.prompt_shas = [self.prompt_shas[j] for j in keep]
+        self.index = {d.id: j for j, d in enumerate(self.docs)}
 
 
-def _plan(task: Task, limit: int | None, gen_overrides: dict) -> _Plan:
+def _collecting(on_error: str):
+    """Count bad samples (on_error='skip'), or let the first one raise."""
+    return data.collecting_skips() if on_error == "skip" else contextlib.nullcontext(None)
+
+
+def _plan(reg: plugins.Registry, task: Task, limit: int | None, gen_overrides: dict, on_error: str = "raise",
+          suffix: str = "") -> _Plan:
     gen = task.default_gen.updated(**gen_overrides) if gen_overrides else task.default_gen
-    docs = list(task.docs(None, limit))
+    with _collecting(on_error) as skipped:
+        all_docs = _call(reg, task, "docs", None, limit)
+        docs, requests, shas, index = [], [], [], {}
+        for doc in all_docs:
+            try:
+                if doc.id in index:
+                    raise data.DataError(f"task {task.name!r}: duplicated doc id {doc.id!r}", "duplicated id")
+                req = Request(task.name, doc.id, with_suffix(_call(reg, task, "to_messages", doc), suffix), gen)
+                sha = prompt_hash(req)  # reads every image's bytes: a missing image is found here
+            except data.DataError as e:
+                data.skip(e)
+                continue
+            index[doc.id] = len(docs)
+            docs.append(doc)
+            requests.append(req)
+            shas.append(sha)
     if not docs:
-        raise GeobenchError(f"task {task.name!r} has no documents", hint="check its data path")
-    index: dict[str, int] = {}
-    for j, doc in enumerate(docs):
-        if doc.id in index:
-            raise GeobenchError(f"task {task.name!r}: duplicated doc id {doc.id!r}")
-        index[doc.id] = j
-    requests = [Request(task.name, d.id, task.to_messages(d), gen) for d in docs]
-    return _Plan(task, docs, requests, [prompt_hash(r) for r in requests], index)
+        why = f" (all {sum(skipped.counts.values())} skipped: {_reasons(skipped.counts)})" if skipped and \
+            skipped.counts else ""
+        raise GeobenchError(f"task {task.name!r} has no documents{why}", hint="check its data path")
+    return _Plan(task, docs, requests, shas, index, skipped)
 
 
-def _record(plan: _Plan, j: int, completion) -> dict:
+def _check_images(pending: list[Request], by_task: dict[str, _Plan], on_error: str) -> list[Request]:
+    """Decode every image of `pending` once; bad ones raise, or with on_error='skip' drop their doc."""
+    bad: dict[str, set[str]] = {}
+    for req in pending:
+        for ref in req.images:
+            try:
+                ref.open()
+            except data.DataError as e:
+                if on_error != "skip":
+                    raise
+                by_task[req.task].skipped.add(e)
+                bad.setdefault(req.task, set()).add(req.doc_id)
+                break
+    for task, ids in bad.items():
+        by_task[task].drop(ids)
+        if not by_task[task].docs:
+            raise GeobenchError(f"task {task!r} has no documents left: all skipped "
+                                f"({_reasons(by_task[task].skipped.counts)})")
+    return [r for r in pending if r.doc_id not in bad.get(r.task, ())]
+
+
+def _reasons(counts) -> str:
+    return ", ".join(f"{reason}: {n}" for reason, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _call(reg: plugins.Registry, task: Task, method: str, *args):
+    """Call a task's method; a bug in it (not a GeobenchError) is one line naming the task and its plugin."""
+    try:
+        result = getattr(task, method)(*args)
+        return list(result) if method == "docs" else result
+    except GeobenchError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a plugin's bug becomes one line naming it
+        owner = reg.owner.get(("task", task.name))
+        by = f" (plugin {owner!r})" if owner else ""
+        raise GeobenchError(f"task {task.name!r}{by} failed in {method}(): {type(e).__name__}: {e}") from e
+
+
+def _record(reg: plugins.Registry, plan: _Plan, j: int, completion) -> dict:
     doc = plan.docs[j]
-    metrics = plan.task.score(doc, completion.text)
+    metrics = _call(reg, plan.task, "score", doc, completion.text)
     return {"doc_id": doc.id, "prompt_hash": plan.prompt_shas[j], "completion": completion.text,
-            "parsed": plan.task.extract(doc, completion.text), "metrics": metrics,
+            "parsed": _call(reg, plan.task, "extract", doc, completion.text), "metrics": metrics,
             "n_tokens": completion.n_tokens, "finish_reason": completion.finish_reason}
 
 
-def _assemble(plans, per_sample, be: Backend, display: str, fingerprint, cfg: dict) -> dict[str, Any]:
+def _assemble(reg, plans, per_sample, be: Backend, display: str, fingerprint, cfg: dict) -> dict[str, Any]:
     results: dict[str, Any] = {"results": {}, "groups": {}, "group_subtasks": {}, "configs": {}, "versions": {},
                                "n-shot": {}, "higher_is_better": {}, "n-samples": {}, "task_hashes": {}}
+    if cfg["on_error"] == "skip":  # bad samples left out, per task and reason
+        results["skipped"] = {p.task.name: dict(p.skipped.counts) for p in plans}
+        results["skipped_examples"] = {p.task.name: dict(p.skipped.examples) for p in plans if p.skipped.counts}
     groups: dict[str, list[str]] = {}
     for plan in plans:
         name = plan.task.name
         records = [per_sample[(name, d.id)] for d in plan.docs]
-        agg = plan.task.aggregate([r["metrics"] for r in records])
+        agg = _call(reg, plan.task, "aggregate", [r["metrics"] for r in records])
         truncated = sum(r["finish_reason"] == "length" for r in records)
         entry: dict[str, Any] = {"alias": name}
         for k, v in agg.items():
@@ -320,7 +484,8 @@ def _assemble(plans, per_sample, be: Backend, display: str, fingerprint, cfg: di
         results["versions"][name] = plan.task.version
         results["n-shot"][name] = 0
         results["higher_is_better"][name] = dict(plan.task.higher_is_better)
-        results["n-samples"][name] = {"original": len(plan.docs), "effective": len(plan.docs)}
+        n_skipped = sum(plan.skipped.counts.values()) if plan.skipped else 0
+        results["n-samples"][name] = {"original": len(plan.docs) + n_skipped, "effective": len(plan.docs)}
         h = hashlib.sha256()
         for d, sha in zip(plan.docs, plan.prompt_shas, strict=True):
             h.update(f"{d.id}\0{sha}\n".encode())
@@ -338,6 +503,7 @@ def _assemble(plans, per_sample, be: Backend, display: str, fingerprint, cfg: di
         "batch_sizes": described.get("batch_sizes", []), "device": described.get("device"),
         "gen_kwargs": cfg["gen_overrides"], "limit": cfg["limit"], "random_seed": cfg["seed"],
         "use_cache": cfg["use_cache"], "checkpoint_step": cfg["checkpoint_step"], "backend_config": described,
+        "on_error": cfg["on_error"], "preset": cfg["preset"], "preset_settings": cfg["preset_settings"],
     }
     results["model_name"] = display
     results["model_source"] = getattr(be, "name", "")
@@ -364,6 +530,12 @@ def summary_lines(results: dict) -> list[str]:
                  if "," in k and "_stderr" not in k and isinstance(v, int | float)][:6]
         n = results["n-samples"][task]["effective"]
         lines.append(f"{task}: {' '.join(shown)} (n={n})")
+        skipped = results.get("skipped", {}).get(task)
+        if skipped:
+            examples = results.get("skipped_examples", {}).get(task, {})
+            lines.append(f"warning: {task}: skipped {sum(skipped.values())} sample(s) with bad data: "
+                         + "; ".join(f"{reason}: {n} (first: {examples.get(reason, '?')})"
+                                     for reason, n in sorted(skipped.items())))
         cut = metrics.get("truncated,none") or 0
         if cut:
             lines.append(f"warning: {task}: {cut} of {n} completions hit max_new_tokens and were cut off; "

@@ -44,6 +44,7 @@ class Registry:
     aliases: dict[str, str] = field(default_factory=dict)
     backends: dict[str, Any] = field(default_factory=dict)
     models: dict[str, tuple[Any, str]] = field(default_factory=dict)  # name -> (resolve, description)
+    presets: dict[str, Any] = field(default_factory=dict)  # model name -> geobench.presets.ModelPreset
     trainers: dict[str, Any] = field(default_factory=dict)
     rewards: dict[str, Any] = field(default_factory=dict)
     owner: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> plugin name
@@ -66,6 +67,13 @@ class Registry:
 
     def reward(self, name: str):
         return self._get("reward", self.rewards, name)
+
+    def preset(self, name: str):
+        """(registered name, ModelPreset) for a preset named explicitly; hub ids match case-insensitively."""
+        from geobench.presets import find
+
+        real = find(self.presets, name) or name
+        return real, self._get("preset", self.presets, real)
 
     def group_of(self, name: str, task=None) -> str:
         return self.task_groups.get(name) or getattr(task, "group", "") or ""
@@ -134,8 +142,18 @@ class Registry:
         return register
 
     def _model_registrar(self, plugin: str):
-        def register(name: str, resolve, description: str = ""):
-            self._register("model", self.models, name, (resolve, description), plugin)
+        def register(name: str, resolve=None, description: str = "", preset=None):
+            """`resolve()` -> a local folder for `--model NAME`; `preset`: a geobench.presets.ModelPreset."""
+            if resolve is None and preset is None:
+                raise GeobenchError(f"plugin {plugin!r} registered model {name!r} with neither resolve nor preset")
+            if resolve is not None:
+                self._register("model", self.models, name, (resolve, description), plugin)
+            if preset is not None:
+                from geobench.presets import ModelPreset
+
+                if not isinstance(preset, ModelPreset):
+                    raise GeobenchError(f"plugin {plugin!r}: preset for {name!r} is not a geobench.presets.ModelPreset")
+                self._register("preset", self.presets, name, preset, plugin)
 
         return register
 

@@ -130,17 +130,70 @@ def _local_folder(model: str) -> str | None:
 def _load_error(model: str, local: str | None, e: Exception) -> GeobenchError:
     """One line for a load failure: not cached offline, unknown repo, or the folder's own problem."""
     if local is not None:
-        return GeobenchError(f"cannot load model folder {local}: {_first_line(e)}")
+        hint = None
+        if "trust_remote_code" in str(e) or _has_auto_map(local):
+            hint = ("the folder ships its own model code; geobench runs it only if you pass "
+                    "--model-args trust_remote_code=true, and only do that if you trust its author")
+        return GeobenchError(f"cannot load model folder {local}: {_first_line(e)}", hint=hint)
     names = {type(c).__name__ for c in _causes(e)}
     if names & {"RepositoryNotFoundError", "GatedRepoError"}:
         return GeobenchError(f"model {model!r} not found on the Hugging Face hub, or you have no access to it",
                              hint="check the id; log in with `hf auth login` for gated models")
     if names & {"LocalEntryNotFoundError", "OfflineModeIsEnabled", "ConnectionError"} or \
             "couldn't connect" in str(e).lower():
-        return GeobenchError(
-            f"cannot load model {model!r} offline: not in the local HF cache; download it with "
-            f"`hf download {model}` where you have network, or pass a local folder")
+        return _offline_error(model)
     return GeobenchError(f"cannot load model {model!r}: {_first_line(e)}")
+
+
+def _offline_error(model: str) -> GeobenchError:
+    return GeobenchError(
+        f"cannot load model {model!r} offline: not in the local HF cache; download it with "
+        f"`hf download {model}` where you have network, or pass a local folder")
+
+
+def _has_auto_map(folder: str) -> bool:
+    import json
+
+    try:
+        with open(os.path.join(folder, "config.json"), encoding="utf-8") as f:
+            return "auto_map" in json.load(f)
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def _valid_repo_id(model: str) -> bool:
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(model)
+    except HFValidationError:
+        return False  # the normal load path names the problem
+    return True
+
+
+def _hub_unreachable(timeout: float = 3.0) -> bool:
+    """True when the Hugging Face hub surely cannot be reached: offline mode, or no route to its host.
+
+    Checked before fetching a model that is not in the local cache, so that a machine without network fails
+    in one line at once instead of after half a minute of retries. Behind a proxy it answers False (a direct
+    connection proves nothing there) and the normal download path decides.
+    """
+    import socket
+    import urllib.parse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return True
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return False
+    url = urllib.parse.urlsplit(constants.ENDPOINT)
+    try:
+        with socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
+                                      timeout=timeout):
+            return False
+    except OSError:
+        return True
 
 
 def _batch_size(value: int | str) -> int | str:
@@ -227,6 +280,8 @@ class HFBackend(Backend):
         self.hub_repo, self.commit = _snapshot(self.local_path or "")
         self.trust_remote_code = trust_remote_code
         if self.local_path is None:
+            if _valid_repo_id(model) and _hub_unreachable():
+                raise _offline_error(model)
             self._load_processor()  # not cached: fetch (or fail in one line) now, before any other work
         else:
             _check_config(self.local_path)
@@ -548,3 +603,8 @@ def _snapshot(path: str) -> tuple[str | None, str | None]:
 @hookimpl
 def geobench_register_backends(register):
     register(HFBackend, name="hf")
+
+
+# The built-in model presets (Geo-R1, Qwen2.5-VL-Instruct) are registered by this plugin: presets serve the
+# weight-loading backends first, and this keeps them without an entry point of their own.
+from geobench.plugins.model_presets import geobench_register_models  # noqa: E402, F401
