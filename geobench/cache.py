@@ -44,6 +44,19 @@ def fingerprint_text(fingerprint: dict) -> str:
     return json.dumps(fingerprint, sort_keys=True, default=str)
 
 
+def _completion(value) -> Completion | None:
+    """A stored value back as a Completion: only the JSON object `put` writes is accepted, never code or
+    pickles; a damaged or foreign row gives None."""
+    try:
+        obj = json.loads(value)
+    except (TypeError, ValueError):
+        return None
+    if not (isinstance(obj, dict) and isinstance(obj.get("text"), str) and isinstance(obj.get("n_tokens"), int)
+            and isinstance(obj.get("finish_reason"), str)):
+        return None
+    return Completion(text=obj["text"], n_tokens=obj["n_tokens"], finish_reason=obj["finish_reason"])
+
+
 class ResponseCache:
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = Path(path) if path else default_path()
@@ -65,7 +78,9 @@ class ResponseCache:
             rows = self.db.execute(
                 f"SELECT key, completion FROM responses WHERE key IN ({','.join('?' * len(chunk))})", chunk)
             for key, value in rows:
-                out[key] = Completion(**json.loads(value))
+                completion = _completion(value)
+                if completion is not None:  # anything else is a miss, regenerated and overwritten
+                    out[key] = completion
         return out
 
     def put(self, key: str, completion: Completion) -> None:

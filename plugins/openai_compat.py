@@ -321,6 +321,10 @@ class OpenAIBackend(Backend):
     def _scrub(self, text: str) -> str:
         return text.replace(self.__key, "***") if self.__key else text
 
+    def _scrub_bytes(self, payload: bytes) -> bytes:
+        """The key out of a server's answer before any of it is shortened or shown (a gateway may echo it)."""
+        return payload.replace(self.__key.encode(), b"***") if self.__key else payload
+
     def _send(self, method: str, path: str, data: bytes | None) -> tuple[int, Any, bytes]:
         headers = {"Accept": "application/json", "User-Agent": "geobench"}
         if data is not None:
@@ -353,8 +357,8 @@ class OpenAIBackend(Backend):
                 delay = self._delay(attempt, None)
             else:
                 if 200 <= status < 300:
-                    return payload
-                message = self._scrub(_server_message(payload))
+                    return self._scrub_bytes(payload)  # what the server says ends up in results and samples
+                message = _server_message(self._scrub_bytes(payload))
                 if status in (401, 403):
                     raise GeobenchError(
                         f"openai backend: authentication failed at {self.server} (HTTP {status}): set "
@@ -436,7 +440,7 @@ class OpenAIBackend(Backend):
             content = choice["message"].get("content")
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise GeobenchError(f"openai backend: unexpected response from {self.server} (not a chat completion): "
-                                f"{self._scrub(_one_line(payload.decode('utf-8', 'replace'), 120))}") from None
+                                f"{_one_line(payload.decode('utf-8', 'replace'), 120)}") from None
         if isinstance(content, list):  # some servers return content parts
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
         usage = obj.get("usage") or {}
