@@ -77,7 +77,8 @@ class ImageRef:
                             "image too large") from None
         except (OSError, SyntaxError, ValueError) as e:
             reason = "truncated image" if "truncated" in str(e).lower() else "corrupt image"
-            raise DataError(f"cannot decode image {where}: {e}", reason) from None
+            why = "not an image format PIL can read" if isinstance(e, Image.UnidentifiedImageError) else e
+            raise DataError(f"cannot decode image {where}: {why}", reason) from None
         finally:
             Image.MAX_IMAGE_PIXELS = old
 
