@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 from reliability_helpers import Watcher
 
 import geobench
@@ -23,6 +24,7 @@ TASKS, LIMIT = "crossview_toy,scene_toy", 15
 MODELS = ["random", "<answer>A</answer>", "random"]
 
 
+@pytest.mark.slow
 def test_three_runs_at_once_share_results_and_cache_intact(tmp_path):
     out, cache = tmp_path / "results", tmp_path / "cache.sqlite"
     alone = {m: json.loads(dumps(geobench.evaluate(m, TASKS, backend="dummy", limit=LIMIT, output=None,

@@ -98,6 +98,7 @@ def test_presets_apply_by_model_name_and_a_plugin_can_add_one(tmp_path):
     assert off["config"]["preset"] is None and off["config"]["gen_kwargs"] == {}
 
 
+@pytest.mark.slow
 def test_geo_r1_without_weights_or_network_fails_in_one_line(tmp_path):
     env = {"HF_HUB_CACHE": str(tmp_path / "empty-hub"), "HF_HOME": str(tmp_path / "hf")}
     for extra in ({"HF_HUB_OFFLINE": "1"},  # offline mode
@@ -111,6 +112,7 @@ def test_geo_r1_without_weights_or_network_fails_in_one_line(tmp_path):
     assert not list((tmp_path / "out").glob("*/results.json"))
 
 
+@pytest.mark.slow
 def test_geo_r1_from_a_local_hf_cache_just_runs(tiny_model_path, tmp_path):
     """The tiny model saved under Geo-R1's hub name in an HF cache folder stands in for the real weights."""
     commit = "0123456789abcdef0123456789abcdef01234567"
