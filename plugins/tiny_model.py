@@ -109,7 +109,7 @@ def _tokenizer():
     return tokenizer
 
 
-def _build_into(folder: str, seed: int) -> None:
+def _build_into(folder: str, seed: int, width: int = 64) -> None:
     import torch
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
@@ -123,13 +123,18 @@ def _build_into(folder: str, seed: int) -> None:
     image_processor = Qwen2VLImageProcessorPil(size={"shortest_edge": 56 * 56, "longest_edge": 112 * 112})
     processor = Qwen2_5_VLImageOnlyProcessor(image_processor=image_processor, tokenizer=tokenizer,
                                              chat_template=CHAT_TEMPLATE)
+    # width 64 (default, ~0.2 M parameters) for tests; `geobench demo` uses 128 (~0.75 M), which learns the toy
+    # pairing task in minutes. mrope sections: 1/4, 3/8, 3/8 of head_dim / 2, as in Qwen2.5-VL.
+    half = width // 4 // 2
     config = Qwen2_5_VLConfig(
-        text_config=dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-                         rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=width, intermediate_size=2 * width,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=4096,
+                         rope_parameters={"rope_type": "default", "rope_theta": 1e6,
+                                          "mrope_section": [half // 4, 3 * half // 8, half - half // 4 - 3 * half // 8]},
                          bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"],
                          pad_token_id=ids["<|endoftext|>"]),
-        vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
+        vision_config=dict(depth=2, hidden_size=width // 2, intermediate_size=width, num_heads=2, out_hidden_size=width,
                            patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
                            fullatt_block_indexes=[1]),
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
@@ -151,7 +156,7 @@ def _build_into(folder: str, seed: int) -> None:
             hf_logging.enable_progress_bar()
 
 
-def build_tiny_model(path: str, seed: int = 0) -> str:
+def build_tiny_model(path: str, seed: int = 0, width: int = 64) -> str:
     """Build the tiny model into `path` (absent or empty) and return its absolute path.
 
     It is built in a temporary sibling folder and moved into place with `os.replace`, so a killed build
@@ -161,7 +166,7 @@ def build_tiny_model(path: str, seed: int = 0) -> str:
 
     path = os.path.abspath(os.path.expanduser(path))
     with atomic_dir(path) as tmp:
-        _build_into(str(tmp), seed)
+        _build_into(str(tmp), seed, width)
     return path
 
 

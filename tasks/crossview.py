@@ -112,6 +112,18 @@ class Pool:
         return (self.codes[:, has] != mine[has]).sum(axis=1)
 
 
+def _distinct(order: list[int], values: list, need: int, used: set) -> list[int]:
+    """The first `need` tiles of `order` whose values differ from `used` and from each other."""
+    out = []
+    for i in order:
+        if len(out) == need:
+            break
+        if values[i] is not None and values[i] not in used:
+            out.append(i)
+            used.add(values[i])
+    return out
+
+
 def attributes(text: str) -> dict[str, str] | None:
     """`climate=dry;road=1` -> {"climate": "dry", "road": "1"}; anything else -> None."""
     text = (text or "").strip()
@@ -157,8 +169,10 @@ class CrossViewTask(Task):
 
     Parameters (all tasks): k candidates (2..26), radius_km of the neighbourhood negatives come from, seed,
     min_km (negatives at least this far from the query: near-duplicates are not negatives), min_diff (where
-    tiles carry attributes: each negative differs from the truth in at least this many), negatives
-    ("random" among the qualifying tiles, Geo-R1's sampling; or "nearest", the hardest by distance).
+    tiles carry attributes: each negative differs from the truth in at least this many), differ_in (an
+    attribute, e.g. "climate": the truth and every negative each have a different value of it, so that one
+    cue alone identifies the truth; `geobench demo` uses it), negatives ("random" among the qualifying tiles,
+    Geo-R1's sampling; or "nearest", the hardest by distance).
     """
 
     group = "crossview"
@@ -172,7 +186,7 @@ class CrossViewTask(Task):
 
     def __init__(self, k: int = 4, radius_km: float | None = None, seed: int = 0, min_km: float | None = None,
                  min_diff: int = 1, negatives: str = "random", root: str | os.PathLike | None = None,
-                 split: str | None = None):
+                 split: str | None = None, differ_in: str | None = None):
         if not 2 <= int(k) <= len(LETTERS):
             raise GeobenchError(f"{self.name}: k must be in 2..{len(LETTERS)}, got {k}")
         if negatives not in ("random", "nearest"):
@@ -185,6 +199,7 @@ class CrossViewTask(Task):
         self.seed = int(seed)
         self.min_diff = int(min_diff)
         self.negatives = negatives
+        self.differ_in = differ_in or None
         self._root = Path(root).expanduser() if root is not None else None
         if split is not None:
             self.split = split
@@ -220,7 +235,8 @@ class CrossViewTask(Task):
     def config(self) -> dict[str, Any]:
         radius = self.radius_km if math.isfinite(self.radius_km) else None  # JSON has no infinity
         return {**super().config(), "k": self.k, "radius_km": radius, "min_km": self.min_km,
-                "min_diff": self.min_diff, "negatives": self.negatives, "seed": self.seed}
+                "min_diff": self.min_diff, "negatives": self.negatives, "seed": self.seed,
+                **({"differ_in": self.differ_in} if self.differ_in else {})}
 
     # -------------------------------------------------------------------------------------- documents
     def docs(self, split: str | None = None, limit: int | None = None) -> Iterable[Doc]:
@@ -259,14 +275,22 @@ class CrossViewTask(Task):
         need = self.k - 1
         inside = np.flatnonzero(ok & (d <= radius))
         rng = random.Random(_seed(self.seed, split, q.id, "negatives"))
-        if self.negatives == "nearest" or len(inside) <= need:
-            chosen = sorted(inside.tolist(), key=lambda i: (d[i], pool.tiles[i].id))[:need]
-        else:
-            chosen = rng.sample(inside.tolist(), need)
+        values = self._differ_values(pool)
+        if values is None:
+            if self.negatives == "nearest" or len(inside) <= need:
+                chosen = sorted(inside.tolist(), key=lambda i: (d[i], pool.tiles[i].id))[:need]
+            else:
+                chosen = rng.sample(inside.tolist(), need)
+        else:  # one tile per value of `differ_in`, none with the truth's value
+            order = sorted(inside.tolist(), key=lambda i: (d[i], pool.tiles[i].id))
+            if self.negatives == "random":
+                rng.shuffle(order)
+            chosen = _distinct(order, values, need, {values[q.tile]})
         beyond = 0
         if len(chosen) < need:  # a sparse neighbourhood: the nearest qualifying tiles outside the radius
-            outside = np.flatnonzero(ok & (d > radius))
-            extra = sorted(outside.tolist(), key=lambda i: (d[i], pool.tiles[i].id))[:need - len(chosen)]
+            outside = sorted(np.flatnonzero(ok & (d > radius)).tolist(), key=lambda i: (d[i], pool.tiles[i].id))
+            extra = outside[:need - len(chosen)] if values is None else \
+                _distinct(outside, values, need - len(chosen), {values[t] for t in [q.tile, *chosen]})
             beyond = len(extra)
             chosen += extra
         if len(chosen) < need:
@@ -274,6 +298,16 @@ class CrossViewTask(Task):
                                 f"split {split!r}; k={self.k} needs {need}")
         rng.shuffle(chosen)
         return chosen, d, beyond
+
+    def _differ_values(self, pool: Pool) -> list | None:
+        """Per tile, its value of the `differ_in` attribute (None: no such constraint)."""
+        if not self.differ_in:
+            return None
+        if not any(t.attrs and self.differ_in in t.attrs for t in pool.tiles):
+            known = sorted({a for t in pool.tiles if t.attrs for a in t.attrs})
+            raise GeobenchError(f"task {self.name!r}: differ_in={self.differ_in!r} is not a tile attribute here"
+                                + (f" (known: {', '.join(known)})" if known else " (its tiles carry no attributes)"))
+        return [t.attrs.get(self.differ_in) if t.attrs else None for t in pool.tiles]
 
     def true_position(self, index: int, split: str) -> int:
         """Balanced letters: in each block of k consecutive docs each position is true exactly once."""

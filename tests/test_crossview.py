@@ -426,6 +426,18 @@ def test_toy_shaped_reward_and_parameters(toy_root):
     assert msgs[-1]["text"].endswith(cv.THINK_ANSWER)
 
 
+def test_differ_in_gives_one_distinguishing_cue(toy_root):
+    task = cv.CrossViewToy(root=toy_root, difficulty="easy", differ_in="climate", k=2)
+    docs = list(task.docs())
+    for d in docs:
+        climates = [x["attributes"]["climate"] for x in d.fields["candidates"]]
+        assert len(set(climates)) == 2, climates  # the truth's climate is on no negative
+    assert task.config()["differ_in"] == "climate"
+    assert "differ_in" not in cv.CrossViewToy(root=toy_root).config()  # default configs (and results) unchanged
+    with pytest.raises(GeobenchError, match="differ_in='colour' is not a tile attribute here"):
+        list(cv.CrossViewToy(root=toy_root, differ_in="colour").docs())
+
+
 def test_registered_group_and_lazy_imports():
     from geobench import plugin_manager
 

@@ -78,6 +78,11 @@ def test_template_content_follows_the_metadata(toy):
     assert full.index("Visual cues") < full.index("Cross-view") < full.index("Geographic") < full.index("Answer:")
     assert it.facts["country"] in full and ground["climate"] in full
 
+    one_cue = sc.template(it, "tiles", cues=["climate"])  # what `geobench demo` trains on
+    assert one_cue.startswith(f"<think>{ground['climate']}; A: ")
+    assert f"{it.truth.answer}: {ground['climate']}, yes" in one_cue and "road" not in one_cue
+    assert sc.fact_check(one_cue, it.truth) == []
+
     g = items(toy, "geoloc_toy", 1)[0]
     assert g.facts["country"] in sc.template(g, "short")
     assert f"<answer>({g.truth.lat:.2f}, {g.truth.lon:.2f})</answer>" in sc.template(g, "full")

@@ -77,7 +77,7 @@ def test_build_is_deterministic(tiny_model_path, tmp_path):
 
 
 def test_build_is_atomic(tmp_path, monkeypatch):
-    def crash(folder, seed):
+    def crash(folder, seed, width=64):
         open(os.path.join(folder, "config.json"), "w").write("{}")
         raise KeyboardInterrupt
 
@@ -98,7 +98,7 @@ def test_build_refuses_a_non_empty_folder(tmp_path):
 def test_default_path_built_once_under_geobench_home(tmp_path, monkeypatch):
     monkeypatch.setenv("GEOBENCH_HOME", str(tmp_path))
     builds = []
-    monkeypatch.setattr(tm, "_build_into", lambda folder, seed: (builds.append(folder),
+    monkeypatch.setattr(tm, "_build_into", lambda folder, seed, width=64: (builds.append(folder),
                                                                  open(os.path.join(folder, "config.json"), "w")))
     path = tm.tiny_model_path()
     assert path == os.path.join(str(tmp_path), "models", "tiny-qwen25vl-v1")

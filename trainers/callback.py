@@ -38,6 +38,20 @@ class SaveProcessor(TrainerCallback):
             self.processor.save_pretrained(str(ckpt))
         return control
 
+    def on_train_begin(self, args, state, control, **kwargs):
+        """After a kill between a checkpoint's save and this callback: give earlier checkpoints their processor."""
+        if _is_main(args, state) and self.processor is not None:
+            for ckpt in _complete_checkpoints(args):
+                if not (ckpt / "preprocessor_config.json").is_file() and not (ckpt / "processor_config.json").is_file():
+                    self.processor.save_pretrained(str(ckpt))
+        return control
+
+
+def _complete_checkpoints(args) -> list[Path]:
+    from geobench.trainers.sft import checkpoints, is_complete
+
+    return [c for c in checkpoints(Path(args.output_dir)) if is_complete(c)]
+
 
 class EvalOnSave(TrainerCallback):
     """Evaluate each saved checkpoint on `tasks` and append rows (with the step) to `<output>/table.csv`.
@@ -49,8 +63,9 @@ class EvalOnSave(TrainerCallback):
 
     def __init__(self, tasks: list[str], output: str = "results", run_name: str = "run", limit: int | None = None,
                  gen_kwargs: dict | str | None = None, batch_size: int | str = 1, base_model: str | None = None,
-                 processor=None):
+                 processor=None, task_args: dict | None = None):
         self.tasks = list(tasks)
+        self.task_args = task_args
         self.output = output
         self.run_name = run_name
         self.limit = limit
@@ -60,12 +75,27 @@ class EvalOnSave(TrainerCallback):
         self.processor = processor
         self.evaluated: list[dict[str, Any]] = []
 
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        """On a resumed run: evaluate the checkpoints an earlier, killed run saved but did not evaluate."""
+        if self.tasks and _is_main(args, state):
+            for ckpt in _complete_checkpoints(args):
+                step = int(ckpt.name.split("-")[-1])
+                if not (Path(self.output) / self._run(step) / "results.json").is_file():
+                    self._evaluate(ckpt, step, model)
+        return control
+
     def on_save(self, args, state, control, model=None, **kwargs):
         if not self.tasks or not _is_main(args, state):
             return control
         ckpt = checkpoint_dir(args, state)
-        if not ckpt.is_dir():
-            return control
+        if ckpt.is_dir():
+            self._evaluate(ckpt, state.global_step, model)
+        return control
+
+    def _run(self, step: int) -> str:
+        return f"{self.run_name}-step{step}"
+
+    def _evaluate(self, ckpt: Path, step: int, model=None) -> None:
         target = ckpt
         if (ckpt / "adapter_config.json").is_file() and not (ckpt / "config.json").is_file():
             target = self._merge_lora(ckpt)
@@ -74,15 +104,14 @@ class EvalOnSave(TrainerCallback):
         was_training = model.training if model is not None else False
         started = time.perf_counter()
         results = geobench.evaluate(str(target), self.tasks, limit=self.limit, gen_kwargs=self.gen_kwargs,
-                                    batch_size=self.batch_size, output=self.output,
-                                    run_name=f"{self.run_name}-step{state.global_step}",
-                                    checkpoint_step=state.global_step, model_name=self.run_name, progress=False)
+                                    batch_size=self.batch_size, output=self.output, task_args=self.task_args,
+                                    run_name=self._run(step), checkpoint_step=step, model_name=self.run_name,
+                                    progress=False)
         if model is not None and was_training:
             model.train()
-        self.evaluated.append({"step": state.global_step, "checkpoint": str(target),
+        self.evaluated.append({"step": step, "checkpoint": str(target),
                                "seconds": round(time.perf_counter() - started, 3),
                                "results": results.get("results", {})})
-        return control
 
     def _merge_lora(self, ckpt: Path) -> Path:
         from peft import PeftModel
@@ -114,6 +143,24 @@ class JsonlLogger(TrainerCallback):
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        """A resumed run logs the steps after its checkpoint again: drop the killed run's rows for those steps
+        (and a line cut off by the kill), so every step appears once."""
+        if not _is_main(args, state) or not self.path.is_file():
+            return control
+        keep = []
+        for line in self.path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and (row.get("step") or 0) <= state.global_step:
+                keep.append(line)
+        from geobench.results import atomic_write
+
+        atomic_write(self.path, "".join(k + "\n" for k in keep))
+        return control
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or not _is_main(args, state):

@@ -76,3 +76,24 @@ def geobench_register_commands(cli):
     for tname, trainer in sorted(plugin_manager.registry().trainers.items()):
         if tname != "list":
             _make_command(train, tname, trainer)
+
+    @cli.command("demo")
+    @click.option("--out", "-o", default="demo", show_default=True, type=click.Path(file_okay=False),
+                  help="Folder for the model, data, checkpoints, results/ and report/.")
+    @click.option("--sft-steps", type=int, default=None, help="SFT steps (default: see trainers/demo.py).")
+    @click.option("--grpo-steps", type=int, default=None, help="GRPO steps (16 prompts x 8 rollouts each).")
+    @click.option("--eval-limit", type=int, default=None, help="Test documents per evaluation.")
+    @click.option("--sft-eval-every", type=int, default=None, help="Evaluate an SFT checkpoint every N steps.")
+    @click.option("--grpo-prompts", type=int, default=None, help="Prompts per GRPO step (8 rollouts each).")
+    @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the model's random weights and training.")
+    @click.option("--quiet", "-q", is_flag=True, help="Only the final table.")
+    def demo(out, sft_steps, grpo_steps, eval_limit, sft_eval_every, grpo_prompts, seed, quiet):
+        """The whole method in miniature on a CPU: toy world + small model -> base eval -> scaffold -> SFT -> GRPO,
+        every checkpoint evaluated; prints the table, writes plots and an HTML report."""
+        from geobench.trainers.demo import format_summary, run_demo
+
+        kwargs = {k: v for k, v in (("sft_steps", sft_steps), ("grpo_steps", grpo_steps), ("eval_limit", eval_limit),
+                                    ("sft_eval_every", sft_eval_every), ("grpo_prompts", grpo_prompts))
+                  if v is not None}
+        summary = run_demo(out, seed=seed, quiet=quiet, **kwargs)
+        click.echo(format_summary(summary))

@@ -17,6 +17,7 @@ per_device_batch_size, gradient_accumulation_steps
 save_steps, save_total_limit, logging_steps
 eval_tasks              tasks evaluated on every saved checkpoint (empty = no evaluation)
 eval_limit, eval_gen_kwargs, eval_batch_size, eval_output (results folder, default `results`)
+eval_task_args          task configs for those evaluations, e.g. {crossview_toy: {difficulty: easy, k: 4}}
 seed, report_to         (report_to default "none")
 GRPO only: rewards (a preset name from trainers.rewards.REWARD_PRESETS, or a list of names / {name: weight}),
            num_generations, beta, max_completion_length, temperature
@@ -77,6 +78,7 @@ class TrainConfig:
     eval_gen_kwargs: dict | str | None = None
     eval_batch_size: int = 1
     eval_output: str = "results"
+    eval_task_args: dict = field(default_factory=dict)
     seed: int = 0
     report_to: str | list = "none"
     trl: dict = field(default_factory=dict)
@@ -109,6 +111,7 @@ _TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "logging_steps": ((int,), "an integer"), "eval_tasks": ((list, str), "a list of task names"),
     "eval_limit": ((int,), "an integer"), "eval_gen_kwargs": ((dict, str), "a mapping or k=v,... string"),
     "eval_batch_size": ((int, str), "an integer or 'auto'"), "eval_output": ((str,), "a string"),
+    "eval_task_args": ((dict,), "a mapping {task: {key: value}}"),
     "seed": ((int,), "an integer"), "report_to": ((str, list), "a string or list"),
     "trl": ((dict,), "a mapping"), "assistant_only_loss": ((bool,), "true or false"),
     "max_length": ((int,), "an integer"), "rewards": ((str, list), "a preset name or a list"),
@@ -118,7 +121,8 @@ _TYPES: dict[str, tuple[tuple[type, ...], str]] = {
 }
 COMMON = ["model", "output_dir", "run_name", "dataset", "lora", "lr", "epochs", "max_steps", "per_device_batch_size",
           "gradient_accumulation_steps", "save_steps", "save_total_limit", "logging_steps", "eval_tasks",
-          "eval_limit", "eval_gen_kwargs", "eval_batch_size", "eval_output", "seed", "report_to", "trl"]
+          "eval_limit", "eval_gen_kwargs", "eval_batch_size", "eval_output", "eval_task_args", "seed", "report_to",
+          "trl"]
 ONLY = {"sft": ["assistant_only_loss", "max_length"],
         "grpo": ["rewards", "num_generations", "beta", "max_completion_length", "temperature"]}
 DEFAULT_LR = {"sft": 1e-5, "grpo": 1e-6}
@@ -290,6 +294,15 @@ def check_trl_keys(cfg: TrainConfig) -> None:
     for k in cfg.trl:
         if k not in names:
             raise _unknown(f"trl.{k}", [f"trl.{n}" for n in names], f"{cls.__name__} fields")
+    if cfg.trl.get("use_vllm"):
+        import importlib.util
+
+        if importlib.util.find_spec("vllm") is None:
+            raise GeobenchError("trl.use_vllm is set but vllm is not installed",
+                                hint="pip install vllm (a CUDA machine), or drop use_vllm to generate with transformers")
+        mode = cfg.trl.get("vllm_mode", "server")
+        if mode not in ("server", "colocate"):
+            raise GeobenchError(f"trl.vllm_mode must be 'server' or 'colocate', got {mode!r}")
 
 
 def parse_set(items: list[str] | tuple[str, ...]) -> dict[str, Any]:

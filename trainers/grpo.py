@@ -150,12 +150,13 @@ def train_grpo(config: TrainConfig | str | os.PathLike | dict, overrides=(), res
                       max_completion_length=cfg.max_completion_length, temperature=float(cfg.temperature),
                       reward_weights=weights)
     processor = load_processor(model_path)
-    model = _sft.load_model(model_path, cfg)
+    ckpt = _sft.resume_point(cfg, resume)
+    model = _sft.load_model(model_path, cfg, resume_from=ckpt)
     write_config(cfg)
     trainer = GRPOTrainer(model=model, reward_funcs=reward_funcs, args=args, train_dataset=dataset,
                           processing_class=processor, peft_config=peft_config(cfg),
                           callbacks=callbacks(cfg, processor, model_path))
-    trainer.train(resume_from_checkpoint=True if resume else None)
+    trainer.train(resume_from_checkpoint=ckpt)
     return finish(trainer, cfg, processor, started)
 
 

@@ -409,14 +409,15 @@ def _join(sections: list[tuple[str, str | None]]) -> str:
 # ------------------------------------------------------------------------------------------- templates
 
 
-def template(item: Item, style: str, seed: int = 0) -> str:
-    """The assistant text for one item in one style (see the module docstring)."""
+def template(item: Item, style: str, seed: int = 0, cues: Iterable[str] | None = None) -> str:
+    """The assistant text for one item in one style (see the module docstring). `cues`: the cross-view
+    attributes the think names (default all), e.g. ("climate",) for the demo's one-cue task."""
     if style not in STYLES:
         raise GeobenchError(f"unknown style {style!r}; known: {', '.join(STYLES)}")
     rng = random.Random(f"{seed}/{item.doc.id}")
     kind = item.truth.kind
     if kind == "crossview":
-        think = _crossview_think(item, style, rng)
+        think = _crossview_think(item, style, rng, tuple(cues) if cues else None)
     elif kind == "geolocation":
         think = _geoloc_think(item, style, rng)
     else:
@@ -424,13 +425,18 @@ def template(item: Item, style: str, seed: int = 0) -> str:
     return f"<think>{think}</think><answer>{item.truth.answer}</answer>"
 
 
-def _crossview_think(item: Item, style: str, rng: random.Random) -> str:
+def _crossview_think(item: Item, style: str, rng: random.Random, cues: tuple[str, ...] | None = None) -> str:
     f, truth = item.facts, item.truth
-    ground = f["attrs"]
+
+    def only(attrs: dict | None) -> dict:
+        return {k: v for k, v in (attrs or {}).items() if cues is None or k in cues}
+
+    ground = only(f["attrs"])
     if style == "short":
         return " ".join(attr_words(ground))
     rows = []
     for letter, attrs in truth.candidates.items():
+        attrs = only(attrs)
         same = not _differences(ground, attrs or {})
         if style == "tiles":
             rows.append(f"{letter}: {' '.join(attr_words(attrs or {}))}, {'yes' if same else 'no'}")
@@ -926,12 +932,14 @@ def _resolve_task(task: str | Task, task_args: str | dict | None, registry) -> T
 def scaffold(task: str | Task, out_dir: str | os.PathLike, split: str = "train", limit: int | None = None,
              style: str = "short", teacher: Any = None, seed: int = 0, *, tolerance_km: float = DEFAULT_TOLERANCE_KM,
              teacher_gen: GenConfig | dict | str | None = None, task_args: str | dict | None = None,
-             link_images: bool = False, use_cache: bool = True, progress: bool = False, registry=None) -> dict:
+             link_images: bool = False, use_cache: bool = True, progress: bool = False, registry=None,
+             cues: Iterable[str] | None = None) -> dict:
     """Write fact-checked SFT exemplars of `task`'s `split` into `out_dir` (new or empty); return the report.
 
     `teacher`: None (templates in `style`), or a Backend / model string / {"model", "backend", "args"} that
     writes the reasoning from a hint with the true answer. `seed` varies the full template's wording and is
-    the teacher's sampling seed. `tolerance_km`: how far a stated point may lie from the truth.
+    the teacher's sampling seed. `tolerance_km`: how far a stated point may lie from the truth. `cues`:
+    the cross-view attributes a template names (default all).
     """
     started = time.perf_counter()
     if style not in STYLES:
@@ -963,7 +971,7 @@ def scaffold(task: str | Task, out_dir: str | os.PathLike, split: str = "train",
                         "fingerprint": backend.fingerprint(), "gen": json.loads(gen.canonical()),
                         "hint": TEACHER_HINT}
     else:
-        texts = [template(it, style, seed) for it in items]
+        texts = [template(it, style, seed, cues) for it in items]
     t_generated = time.perf_counter()
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -986,6 +994,7 @@ def scaffold(task: str | Task, out_dir: str | os.PathLike, split: str = "train",
         report = {
             "task": task_obj.name, "task_version": task_obj.version, "split": split, "source": source,
             "style": style if source == "template" else None, "seed": seed, "limit": limit,
+            "cues": list(cues) if cues else None,
             "tolerance_km": tolerance_km, "teacher": teacher_info,
             "n_docs": len(items), "kept": len(kept), "rejected": len(rejected),
             "reasons": dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
@@ -1051,10 +1060,11 @@ def geobench_register_commands(cli):
                   help="A stated point farther than this from the truth is a contradiction.")
     @click.option("--seed", type=int, default=0, show_default=True, help="Wording variants (full style), teacher sampling.")
     @click.option("--link-images", is_flag=True, help="Hard-link images into the folder instead of copying.")
+    @click.option("--cues", default=None, help="Cross-view attributes the template names, e.g. climate (default all).")
     @click.option("--no-cache", is_flag=True, help="Do not read or write the response cache for teacher calls.")
     @click.option("--data-dir", default=None, envvar="GEOBENCH_DATA", help="Folder holding real benchmarks.")
     def scaffold_cmd(task_name, split, out, limit, style, teacher_model, teacher_backend, teacher_args,
-                     teacher_gen_kwargs, task_args, tolerance_km, seed, link_images, no_cache, data_dir):
+                     teacher_gen_kwargs, task_args, tolerance_km, seed, link_images, cues, no_cache, data_dir):
         """Write fact-checked chain-of-thought SFT exemplars (Geo-R1's scaffolding data) for a task."""
         from geobench.cli import print_table
 
@@ -1067,7 +1077,8 @@ def geobench_register_commands(cli):
             raise GeobenchError("--teacher-args / --teacher-gen-kwargs need --teacher-model")
         report = scaffold(task_name, out, split=split, limit=limit, style=style, teacher=teacher, seed=seed,
                           tolerance_km=tolerance_km, teacher_gen=teacher_gen_kwargs, task_args=task_args,
-                          link_images=link_images, use_cache=not no_cache, progress=True)
+                          link_images=link_images, use_cache=not no_cache, progress=True,
+                          cues=[c.strip() for c in cues.split(",") if c.strip()] if cues else None)
         print_table(report_rows(report), ["reason", "count", "meaning"],
                     title=f"scaffold {report['task']} [{report['split']}] source={report['source']}"
                           + (f" style={report['style']}" if report["style"] else ""))

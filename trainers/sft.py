@@ -33,15 +33,52 @@ def resolve_model_path(cfg: TrainConfig, registry=None) -> str:
     return path
 
 
+def checkpoints(out: Path) -> list[Path]:
+    """checkpoint-N folders in step order."""
+    found = [p for p in out.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+
+
+def is_complete(ckpt: Path) -> bool:
+    """HF Trainer writes trainer_state.json last (after weights, optimizer and RNG state), without a rename:
+    a checkpoint killed mid-save lacks it or holds a cut-off copy."""
+    import json
+
+    try:
+        json.loads((ckpt / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def check_output_dir(cfg: TrainConfig, resume: bool) -> Path:
     out = Path(cfg.output_dir)
-    ckpts = sorted(out.glob("checkpoint-*")) if out.is_dir() else []
-    if resume and not ckpts:
-        raise GeobenchError(f"--resume: no checkpoint-* folder in {str(out)!r} to resume from")
+    ckpts = checkpoints(out) if out.is_dir() else []
     if ckpts and not resume:
         raise GeobenchError(f"output_dir {str(out)!r} already holds checkpoints",
                             hint="pass --resume to continue, or choose a new output_dir")
     return out
+
+
+def resume_point(cfg: TrainConfig, resume: bool) -> str | None:
+    """The last complete checkpoint to resume from (None: start at step 0, e.g. a run killed before its first
+    save, so a job script can always pass --resume); later, half-written ones (a kill during a save) are
+    removed so the run writes them again."""
+    if not resume:
+        return None
+    import shutil
+    import warnings
+
+    ckpts = checkpoints(Path(cfg.output_dir))
+    done = [i for i, c in enumerate(ckpts) if is_complete(c)]
+    last = done[-1] if done else -1
+    for bad in ckpts[last + 1:]:
+        warnings.warn(f"removing {bad}: its save was interrupted", stacklevel=2)
+        shutil.rmtree(bad)
+    if last < 0:
+        warnings.warn(f"--resume: no complete checkpoint in {cfg.output_dir!r}; starting from step 0", stacklevel=2)
+        return None
+    return str(ckpts[last])
 
 
 def use_cpu() -> bool:
@@ -67,14 +104,27 @@ def common_args(cfg: TrainConfig) -> dict[str, Any]:
     return args
 
 
-def load_model(path: str, cfg: TrainConfig):
+def load_model(path: str, cfg: TrainConfig, resume_from: str | None = None):
+    """The model at `path`; with `resume_from` (a full fine-tune's checkpoint) holding that checkpoint's weights.
+
+    Why: HF Trainer's resume reloads a checkpoint with a plain non-strict `load_state_dict`, but transformers 5
+    saves Qwen2.5-VL under its legacy key names (`model.layers.*`, not `model.language_model.layers.*`), so
+    only lm_head matched and a resumed run silently went on from the base weights (measured: loss 5.74 at the
+    checkpoint, 6.31 one step after resuming). `from_pretrained` maps the names; the weights are copied into
+    the model loaded from `path` so its name (TRL's GRPO reference model is loaded from it) stays the base's.
+    """
     import torch
     from transformers import AutoModelForImageTextToText
 
     dtype = torch.bfloat16 if cfg.trl.get("bf16") else torch.float16 if cfg.trl.get("fp16") else torch.float32
+    kwargs = {"dtype": dtype, **(cfg.trl.get("model_init_kwargs") or {})}
     try:
-        kwargs = {"dtype": dtype, **(cfg.trl.get("model_init_kwargs") or {})}
-        return AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+        model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+        if resume_from and cfg.lora is None:
+            saved = AutoModelForImageTextToText.from_pretrained(resume_from, **kwargs)
+            model.load_state_dict(saved.state_dict())
+            del saved
+        return model
     except OSError as e:
         raise GeobenchError(f"cannot load model {path!r}: {str(e).splitlines()[0]}") from None
 
@@ -95,6 +145,7 @@ def callbacks(cfg: TrainConfig, processor, model_path: str) -> list:
     if cfg.eval_tasks:
         cbs.append(EvalOnSave(cfg.eval_tasks, output=cfg.eval_output, run_name=cfg.name, limit=cfg.eval_limit,
                               gen_kwargs=cfg.eval_gen_kwargs, batch_size=cfg.eval_batch_size,
+                              task_args=cfg.eval_task_args or None,
                               base_model=model_path, processor=processor))
     return cbs
 
@@ -106,7 +157,7 @@ def check_eval_tasks(cfg: TrainConfig, registry=None) -> None:
     from geobench import plugin_manager
     from geobench.evaluator import select_tasks
 
-    select_tasks(registry or plugin_manager.registry(), list(cfg.eval_tasks))
+    select_tasks(registry or plugin_manager.registry(), list(cfg.eval_tasks), cfg.eval_task_args or None)
 
 
 def write_config(cfg: TrainConfig) -> None:
@@ -121,12 +172,11 @@ def finish(trainer, cfg: TrainConfig, processor, started: float) -> dict[str, An
     """Final model + processor into output_dir; a summary dict."""
     trainer.save_model(cfg.output_dir)
     processor.save_pretrained(cfg.output_dir)
-    ckpts = sorted((p for p in Path(cfg.output_dir).glob("checkpoint-*") if p.is_dir()),
-                   key=lambda p: int(p.name.split("-")[-1]))
+    ckpts = checkpoints(Path(cfg.output_dir))
     evals = next((cb.evaluated for cb in trainer.callback_handler.callbacks if hasattr(cb, "evaluated")), [])
     return {"kind": cfg.kind, "output_dir": cfg.output_dir, "run_name": cfg.name,
             "global_step": trainer.state.global_step, "checkpoints": [str(p) for p in ckpts],
-            "evaluated": [{k: e[k] for k in ("step", "checkpoint", "seconds")} for e in evals],
+            "evaluated": [{k: e[k] for k in ("step", "checkpoint", "seconds", "results")} for e in evals],
             "seconds": round(time.perf_counter() - started, 3)}
 
 
@@ -171,11 +221,12 @@ def train_sft(config: TrainConfig | str | os.PathLike | dict, overrides=(), resu
 
     args = SFTConfig(**common_args(cfg), max_length=cfg.max_length, assistant_only_loss=cfg.assistant_only_loss)
     processor = load_processor(model_path)
-    model = load_model(model_path, cfg)
+    ckpt = resume_point(cfg, resume)
+    model = load_model(model_path, cfg, resume_from=ckpt)
     write_config(cfg)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=processor,
                          peft_config=peft_config(cfg), callbacks=callbacks(cfg, processor, model_path))
-    trainer.train(resume_from_checkpoint=True if resume else None)
+    trainer.train(resume_from_checkpoint=ckpt)
     return finish(trainer, cfg, processor, started)
 
 
