@@ -46,8 +46,8 @@ def common(args, out: str) -> dict:
 
 
 def bare_run(args, model_path: str, out: str) -> list[float]:
-    from trl import GRPOConfig, GRPOTrainer
     from transformers import AutoModelForImageTextToText
+    from trl import GRPOConfig, GRPOTrainer
 
     from geobench import plugin_manager
     from geobench.plugins.hf import load_processor

@@ -89,10 +89,16 @@ def cli(strict_plugins: bool):
 @click.option("--no-cache", is_flag=True, help="Do not read or write the response cache.")
 @click.option("--cache-path", default=None, help="Response cache file (default: $GEOBENCH_HOME/responses.sqlite).")
 @click.option("--checkpoint-step", type=int, default=None, help="Training step to record (default: from path).")
+@click.option("--task-args", default=None,
+              help="k=v,... task config when one task is named (e.g. k=2,difficulty=easy for crossview_toy).")
+@click.option("--preset", default=None,
+              help="Model preset (prompt suffix, generation and pixel defaults; see `geobench plugins`), or none.")
+@click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
+              help="A bad sample (corrupt image, bad row): stop with one line, or skip it and count it per reason.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary lines on stderr.")
 @DATA_DIR
 def eval_cmd(model, tasks, backend, model_args, batch_size, gen_kwargs, limit, seed, output, run_name, no_cache,
-             cache_path, checkpoint_step, quiet, data_dir):
+             cache_path, checkpoint_step, task_args, preset, on_error, quiet, data_dir):
     """Evaluate a model on tasks; writes results/<run>/ and rebuilds results/table.csv."""
     from geobench.evaluator import evaluate
 
@@ -100,7 +106,7 @@ def eval_cmd(model, tasks, backend, model_args, batch_size, gen_kwargs, limit, s
     res = evaluate(model, tasks, backend=backend, model_args=model_args, batch_size=batch_size,
                    gen_kwargs=gen_kwargs, limit=limit, seed=seed, output=output, run_name=run_name,
                    use_cache=not no_cache, cache_path=cache_path, checkpoint_step=checkpoint_step,
-                   progress=not quiet)
+                   task_args=task_args, preset=preset, on_error=on_error, progress=not quiet)
     rows = [{"task": task, "metric": k.split(",")[0], "value": v,
              "stderr": metrics.get(k.replace(",", "_stderr,", 1))}
             for task, metrics in res["results"].items() for k, v in metrics.items()

@@ -29,9 +29,10 @@ def geobench_register_backends(register):
 
 @hookspec
 def geobench_register_models(register):
-    """Register named models: `register(name, resolve, description="")`.
+    """Register named models: `register(name, resolve=None, description="", preset=None)`.
 
     `resolve()` returns a local folder (building or locating it); `--model NAME` then loads that folder.
+    `preset` (a `geobench.presets.ModelPreset`) gives a hub id its prompt suffix, generation and pixel defaults.
     """
 
 

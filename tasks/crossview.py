@@ -154,7 +154,8 @@ def read_rows(path: Path, min_cols: int, delimiter: str | None = ",") -> list[li
         if not any(row):
             continue
         if len(row) < min_cols:
-            raise GeobenchError(f"{path}:{n}: expected at least {min_cols} fields, found {len(row)}")
+            data.skip(data.DataError(f"{path}:{n}: expected at least {min_cols} fields, found {len(row)}", "bad row"))
+            continue
         out.append(row)
     if not out:
         raise GeobenchError(f"{path}: no data rows")
@@ -225,7 +226,7 @@ class CrossViewTask(Task):
             reason = data.missing(self.root(), self.expected(split), self.source)
             if reason:
                 raise GeobenchError(f"task {self.name!r}: {reason}")
-            pool = self._load(split)
+            pool = _unique_queries(self._load(split), self.name)
             if len(pool.tiles) < self.k:
                 raise GeobenchError(f"task {self.name!r}: split {split!r} has {len(pool.tiles)} satellite tiles; "
                                     f"k={self.k} candidates need at least {self.k}")
@@ -455,12 +456,15 @@ class CVCities(CrossViewTask):
                 name, lon, lat, _, sat_dir, pano_dir = row[:6]
                 if n == 1 and not _is_number(lon):
                     continue  # a header line
-                la, lo = data.lat_lon(lat, lon, f"{path}:{n}")
+                try:
+                    la, lo = data.lat_lon(lat, lon, f"{path}:{n}")
+                except data.DataError as e:
+                    data.skip(e)
+                    continue
                 rid = f"{city}/{name}"
                 tiles.append(Tile(rid, data.safe_join(root, sat_dir), attributes(row[6]) if len(row) > 6 else None))
                 queries.append(Query(rid, data.safe_join(root, pano_dir), len(tiles) - 1))
                 pos.append((la, lo))
-        _check_unique(queries, self.name)
         arr = np.asarray(pos, dtype=np.float64).reshape(-1, 2)
         return Pool(queries, tiles, "haversine", arr, arr)
 
@@ -473,12 +477,20 @@ def _is_number(s: str) -> bool:
         return False
 
 
-def _check_unique(queries: list[Query], name: str) -> None:
+def _unique_queries(pool: Pool, name: str) -> Pool:
+    """The pool with unique query ids; a duplicated one is a one-line error, or (on_error="skip") left out."""
     seen: set[str] = set()
-    for q in queries:
+    keep = []
+    for i, q in enumerate(pool.queries):
         if q.id in seen:
-            raise GeobenchError(f"task {name!r}: duplicated item id {q.id!r} in the data")
+            data.skip(data.DataError(f"task {name!r}: duplicated item id {q.id!r} in the data", "duplicated id"))
+            continue
         seen.add(q.id)
+        keep.append(i)
+    if len(keep) == len(pool.queries):
+        return pool
+    pos = None if pool.query_pos is None else pool.query_pos[keep]
+    return dataclasses.replace(pool, queries=[pool.queries[i] for i in keep], query_pos=pos)
 
 
 # -------------------------------------------------------------------------------------------------- CVUSA
@@ -528,7 +540,6 @@ class CVUSA(CrossViewTask):
             tiles.append(Tile(str(num), data.safe_join(root, sat)))
             queries.append(Query(str(num), data.safe_join(root, ground), len(tiles) - 1))
             nums.append(num)
-        _check_unique(queries, self.name)
         locations = root / "split_locations" / "all.csv"
         if locations.exists():
             loc = read_rows(data.safe_join(root, "split_locations/all.csv"), 4)
@@ -605,7 +616,6 @@ class CVACT(CrossViewTask):
             tiles.append(Tile(pid, sat))
             queries.append(Query(pid, ground, len(tiles) - 1))
             pos.append(utm[i] / 1000.0)
-        _check_unique(queries, self.name)
         arr = np.asarray(pos, dtype=np.float64).reshape(-1, 2)
         return Pool(queries, tiles, "planar", arr, arr)
 
@@ -685,7 +695,6 @@ class VIGOR(CrossViewTask):
                 queries.append(Query(f"{city}/{pano}", data.safe_join(root, f"{city}/panorama/{pano}"), ids[0],
                                      tuple(i for i in ids[1:] if i != ids[0])))
                 query_pos.append(data.lat_lon(m.group(1), m.group(2), f"{path}:{n}"))
-        _check_unique(queries, self.name)
         return Pool(queries, tiles, "haversine", np.asarray(query_pos, dtype=np.float64).reshape(-1, 2),
                     np.asarray(tile_pos, dtype=np.float64).reshape(-1, 2))
 

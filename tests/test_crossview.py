@@ -161,6 +161,19 @@ def test_bad_rows_are_one_line_errors(tmp_path):
         cv.CVCities(k=1)
 
 
+def test_bad_rows_are_skipped_and_counted_with_on_error_skip(tmp_path):
+    write_cvcities(tmp_path)
+    path = tmp_path / "rio" / "img_info.csv"
+    rows = path.read_text().splitlines()
+    path.write_text("\n".join([*rows, rows[0], "r9,1,2,rio", "r8,200.0,95.0,rio,a.jpg,b.jpg"]) + "\n")
+    with pytest.raises(GeobenchError, match="expected at least 6 fields"):
+        list(cv.CVCities(root=tmp_path).docs())
+    got = geobench.evaluate("<answer>A</answer>", [cv.CVCities(root=tmp_path, radius_km=10)], backend="dummy",
+                            output=None, progress=False, on_error="skip")
+    assert got["skipped"]["cvcities"] == {"bad row": 1, "bad coordinates": 1, "duplicated id": 1}
+    assert got["n-samples"]["cvcities"]["effective"] == 36  # 6 cities x 6 rows, the bad three left out
+
+
 # -------------------------------------------------------------------------------------------------- CVUSA
 
 

@@ -131,6 +131,10 @@ def run_demo(out: str | os.PathLike = "demo", *, sft_steps: int = 300, grpo_step
         points.append({"stage": "grpo", "step": sft["global_step"] + ev["step"], "acc": a, "stderr": e})
     stage("GRPO", t0, steps=grpo["global_step"], acc=points[-1]["acc"])
 
+    t0 = time.perf_counter()
+    figures = _plots(out, points, 1 / TASK_ARGS["k"], sft["global_step"])
+    stage("plots + report", t0)
+
     best = {s: [p for p in points if p["stage"] == s][-1]["acc"] for s in ("base", "sft", "grpo")}
     chance = 1 / TASK_ARGS["k"]
     targets = {"sft_above_base": best["sft"] > best["base"], "grpo_above_sft": best["grpo"] > best["sft"],
@@ -138,7 +142,7 @@ def run_demo(out: str | os.PathLike = "demo", *, sft_steps: int = 300, grpo_step
     summary = {"out": str(out), "task": TASK, "task_args": TASK_ARGS, "eval_docs": eval_limit, "chance": chance,
                "points": points, "final": best, "targets": targets, "stages": stages,
                "seconds": round(time.perf_counter() - started, 1), "sft_steps": sft_steps, "grpo_steps": grpo_steps,
-               "seed": seed}
+               "seed": seed, "results": str(results / "table.csv"), **figures}
     from geobench.results import atomic_write
 
     atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
@@ -157,7 +161,32 @@ def format_summary(summary: dict[str, Any]) -> str:
              "final_at_least_2x_chance": f"final >= 2x chance ({2 * chance:.0%})"}
     lines.append("targets: " + "; ".join(f"{names[k]}: {'met' if v else 'NOT met'}"
                                          for k, v in summary["targets"].items()))
-    for k in ("report", "results"):
+    for k in ("results", "plot", "report"):
         if summary.get(k):
             lines.append(f"{k}: {summary[k]}")
     return "\n".join(lines)
+
+
+def _plots(out: Path, points: list[dict], chance: float, sft_steps: int) -> dict[str, str]:
+    """The demo's accuracy curve (base -> SFT -> GRPO on one step axis) and the HTML report of every run and
+    training log. A failure here is reported, not fatal: the numbers are already in the results table."""
+    import warnings
+
+    try:
+        from geobench import plots, report
+
+        curve = {f"{TASK} (k={TASK_ARGS['k']}, differ_in={TASK_ARGS['differ_in']})": {
+            stage: [{"step": p["step"], "value": p["acc"], "lo": p["acc"] - 1.96 * p["stderr"],
+                     "hi": p["acc"] + 1.96 * p["stderr"]} for p in points if p["stage"] in (stage, "base")
+                    or (stage == "grpo" and p["stage"] == "sft" and p["step"] == sft_steps)]
+            for stage in ("sft", "grpo")}}
+        png = plots.checkpoint_curves(curve, out / "demo_accuracy.png",
+                                      f"geobench demo: accuracy by step (SFT steps 1-{sft_steps}, then GRPO)",
+                                      chance={k: chance for k in curve})
+        runs, trains = report.collect([str(out / "results")], str(out / "results"),
+                                      [str(out / "sft"), str(out / "grpo")])
+        report.build(out / "report", runs, trains, title="geobench demo")
+        return {"plot": str(png), "report": str(out / "report" / "index.html")}
+    except Exception as e:  # noqa: BLE001 - plotting must not lose a finished run
+        warnings.warn(f"demo: plots/report not written: {type(e).__name__}: {e}", stacklevel=2)
+        return {}
