@@ -177,8 +177,9 @@ def _plots(out: Path, points: list[dict], chance: float, sft_steps: int) -> dict
 
         curve = {f"{TASK} (k={TASK_ARGS['k']}, differ_in={TASK_ARGS['differ_in']})": {
             stage: [{"step": p["step"], "value": p["acc"], "lo": p["acc"] - 1.96 * p["stderr"],
-                     "hi": p["acc"] + 1.96 * p["stderr"]} for p in points if p["stage"] in (stage, "base")
-                    or (stage == "grpo" and p["stage"] == "sft" and p["step"] == sft_steps)]
+                     "hi": p["acc"] + 1.96 * p["stderr"]} for p in points if p["stage"] == stage
+                    or (stage, p["stage"]) == ("sft", "base")  # SFT starts from the base model,
+                    or (stage == "grpo" and p["stage"] == "sft" and p["step"] == sft_steps)]  # GRPO from SFT's end
             for stage in ("sft", "grpo")}}
         png = plots.checkpoint_curves(curve, out / "demo_accuracy.png",
                                       f"geobench demo: accuracy by step (SFT steps 1-{sft_steps}, then GRPO)",
