@@ -161,8 +161,17 @@ class GeolocationTask(Task):
         if not per_sample:
             return {}
         out = mean_with_stderr([{k: v for k, v in m.items() if k != "distance_km"} for m in per_sample])
-        full = geo.aggregate([m["distance_km"] for m in per_sample], [m["parse_rate"] for m in per_sample])
+        import numpy as np
+
+        from geobench.stats import bootstrap_stderr
+
+        distances = [m["distance_km"] for m in per_sample]
+        full = geo.aggregate(distances, [m["parse_rate"] for m in per_sample])
         out["median_km"], out["mean_km"] = full["median_km"], full["mean_km"]
+        # A median has no closed-form standard error: a seeded bootstrap (reruns agree), as lm-eval does for
+        # its non-mean metrics; the mean's is the usual sample stderr.
+        out["median_km_stderr"] = bootstrap_stderr(distances, np.median, iters=200 if len(distances) > 20000 else 1000)
+        out["mean_km_stderr"] = mean_with_stderr([{"d": d} for d in distances])["d_stderr"]
         return out
 
     def config(self) -> dict[str, Any]:
