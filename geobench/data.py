@@ -61,6 +61,17 @@ def collecting_skips() -> Iterator[Skipped]:
         _SKIPPED.reset(token)
 
 
+@contextlib.contextmanager
+def no_skipping() -> Iterator[None]:
+    """Inside this block bad data raises even under on_error="skip": for files read by position (row i
+    belongs to item i), where leaving a row out would shift every later one."""
+    token = _SKIPPED.set(None)
+    try:
+        yield
+    finally:
+        _SKIPPED.reset(token)
+
+
 def skipping() -> bool:
     return _SKIPPED.get() is not None
 

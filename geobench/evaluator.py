@@ -420,10 +420,22 @@ def _plan(reg: plugins.Registry, task: Task, limit: int | None, gen_overrides: d
 def _check_images(pending: list[Request], by_task: dict[str, _Plan], on_error: str) -> list[Request]:
     """Decode every image of `pending` once; bad ones raise, or with on_error='skip' drop their doc."""
     bad: dict[str, set[str]] = {}
+    seen: dict[str, data.DataError | None] = {}  # a file shared by many docs (a cross-view tile) is decoded once
     for req in pending:
         for ref in req.images:
+            key = str(ref.path) if getattr(ref, "path", None) else None
             try:
-                ref.open()
+                if key is None or key not in seen:
+                    try:
+                        ref.open()
+                    except data.DataError as e:
+                        if key is not None:
+                            seen[key] = e
+                        raise
+                    if key is not None:
+                        seen[key] = None
+                elif seen[key] is not None:
+                    raise seen[key]
             except data.DataError as e:
                 if on_error != "skip":
                     raise

@@ -98,8 +98,13 @@ class Pool:
     query_pos: np.ndarray | None = None
     tile_pos: np.ndarray | None = None
     codes: np.ndarray = dataclasses.field(init=False, repr=False)  # (tiles, attributes) value codes, -1 = none
+    same_id: dict[int, list[int]] = dataclasses.field(init=False, repr=False)  # tile -> other tiles, same id
 
     def __post_init__(self):
+        by_id: dict[str, list[int]] = {}
+        for i, t in enumerate(self.tiles):
+            by_id.setdefault(t.id, []).append(i)
+        self.same_id = {i: [j for j in ids if j != i] for ids in by_id.values() if len(ids) > 1 for i in ids}
         names = sorted({a for t in self.tiles if t.attrs for a in t.attrs})
         values: dict[tuple[str, str], int] = {}
         self.codes = np.array([[values.setdefault((a, t.attrs[a]), len(values)) if t.attrs and a in t.attrs else -1
@@ -270,6 +275,8 @@ class CrossViewTask(Task):
         ok = d >= min_d
         ok[q.tile] = False
         for t in q.exclude:
+            ok[t] = False
+        for t in pool.same_id.get(q.tile, ()):  # a tile listed twice (e.g. a skipped duplicate row)
             ok[t] = False
         if pool.tiles[q.tile].attrs:  # visual attributes known: a negative must look different from the truth
             ok &= pool.n_different(q.tile) >= self.min_diff
@@ -542,7 +549,8 @@ class CVUSA(CrossViewTask):
             nums.append(num)
         locations = root / "split_locations" / "all.csv"
         if locations.exists():
-            loc = read_rows(data.safe_join(root, "split_locations/all.csv"), 4)
+            with data.no_skipping():  # read by position: a left-out row would shift every later image
+                loc = read_rows(data.safe_join(root, "split_locations/all.csv"), 4)
             pos = []
             for num in nums:
                 if not 1 <= num <= len(loc):
@@ -677,7 +685,11 @@ class VIGOR(CrossViewTask):
                 m = re.search(r"satellite_(-?[\d.]+)_(-?[\d.]+)\.\w+$", name)
                 if not m:
                     raise GeobenchError(f"{path}:{n}: tile name {name!r} is not satellite_<lat>_<lon>.<ext>")
-                tile_pos.append(data.lat_lon(m.group(1), m.group(2), f"{path}:{n}"))
+                try:
+                    tile_pos.append(data.lat_lon(m.group(1), m.group(2), f"{path}:{n}"))
+                except data.DataError as e:
+                    data.skip(e)
+                    continue
                 index[(city, name)] = len(tiles)
                 tiles.append(Tile(f"{city}/{name}", data.safe_join(root, f"{city}/satellite/{name}")))
         queries, query_pos = [], []
@@ -691,10 +703,15 @@ class VIGOR(CrossViewTask):
                 missing_tiles = [s for s in sats if (city, s) not in index]
                 if missing_tiles:
                     raise GeobenchError(f"{path}:{n}: tile {missing_tiles[0]!r} is not in satellite_list.txt")
+                try:
+                    where = data.lat_lon(m.group(1), m.group(2), f"{path}:{n}")
+                except data.DataError as e:
+                    data.skip(e)
+                    continue
                 ids = [index[(city, s)] for s in sats]
                 queries.append(Query(f"{city}/{pano}", data.safe_join(root, f"{city}/panorama/{pano}"), ids[0],
                                      tuple(i for i in ids[1:] if i != ids[0])))
-                query_pos.append(data.lat_lon(m.group(1), m.group(2), f"{path}:{n}"))
+                query_pos.append(where)
         return Pool(queries, tiles, "haversine", np.asarray(query_pos, dtype=np.float64).reshape(-1, 2),
                     np.asarray(tile_pos, dtype=np.float64).reshape(-1, 2))
 

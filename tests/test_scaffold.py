@@ -202,6 +202,17 @@ def test_all_toy_tasks_write_folders(toy, tmp_path):
         assert len(rows(tmp_path / name)) == 10
 
 
+def test_cues_are_checked_and_ambiguous_exemplars_rejected(toy, tmp_path):
+    task = tasks(toy)["crossview_toy"]
+    with pytest.raises(GeobenchError, match="unknown attribute.*climat"):
+        sc.scaffold(task, tmp_path / "typo", style="tiles", cues=["climat"])
+    report = sc.scaffold(task, tmp_path / "gen", style="tiles", cues=iter(["climate"]))  # a generator, used once
+    ambiguous = sum(sc._cue_matches(it, ("climate",)) != 1 for it in items(toy, "crossview_toy"))
+    assert report["reasons"].get("ambiguous_cues", 0) == ambiguous and report["kept"] == report["n_docs"] - ambiguous
+    for row in rows(tmp_path / "gen"):
+        assert row["messages"][-1]["content"][0]["text"].count(", yes") == 1
+
+
 def test_out_dir_must_be_new_or_empty_and_failures_leave_nothing(toy, tmp_path, monkeypatch):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("x")

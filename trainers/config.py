@@ -300,7 +300,7 @@ def check_trl_keys(cfg: TrainConfig) -> None:
         if importlib.util.find_spec("vllm") is None:
             raise GeobenchError("trl.use_vllm is set but vllm is not installed",
                                 hint="pip install vllm (a CUDA machine), or drop use_vllm to generate with transformers")
-        mode = cfg.trl.get("vllm_mode", "server")
+        mode = cfg.trl.get("vllm_mode", "colocate")  # TRL 1.16's default
         if mode not in ("server", "colocate"):
             raise GeobenchError(f"trl.vllm_mode must be 'server' or 'colocate', got {mode!r}")
 

@@ -68,7 +68,7 @@ def run_demo(out: str | os.PathLike = "demo", *, sft_steps: int = 300, grpo_step
     from geobench.trainers.sft import train_sft
 
     out = Path(out)
-    if (out / "summary.json").exists() or (out / "sft").exists():
+    if any((out / p).exists() for p in ("summary.json", "sft", "scaffold", "results/demo-base")):
         raise GeobenchError(f"{out} already holds a demo run", hint="pass another --out or delete the folder")
     for name, v in (("sft_steps", sft_steps), ("grpo_steps", grpo_steps), ("eval_limit", eval_limit),
                     ("sft_eval_every", sft_eval_every), ("grpo_prompts", grpo_prompts)):

@@ -79,6 +79,7 @@ REASONS = {
     "wrong_continent": "a continent other than the true one is stated",
     "wrong_climate": "a climate other than the true one is stated about the place",
     "wrong_tile_description": "a candidate tile is described with a climate it does not have",
+    "ambiguous_cues": "with --cues, not exactly one candidate matches the ground view on those cues",
 }
 TEACHER_HINT = (
     "Hint, for writing a worked example: the correct answer is {answer}. Write the reasoning that reaches this "
@@ -952,6 +953,7 @@ def scaffold(task: str | Task, out_dir: str | os.PathLike, split: str = "train",
     task_obj = _resolve_task(task, task_args, registry)
     source = "teacher" if teacher is not None else "template"
     items = prepare(task_obj, split, limit, need_template=source == "template", tolerance_km=tolerance_km)
+    cues = _check_cues(cues, items)
     t_prepared = time.perf_counter()
 
     teacher_info = None
@@ -982,6 +984,8 @@ def scaffold(task: str | Task, out_dir: str | os.PathLike, split: str = "train",
         reasons: Counter[str] = Counter()
         for it, text in zip(items, texts, strict=True):
             why = fact_check(text, it.truth)
+            if cues and _cue_matches(it, cues) != 1:
+                why = [*why, "ambiguous_cues"]
             if why:
                 reasons.update(why)
                 rejected.append({"task": task_obj.name, "doc_id": it.doc.id, "split": split, "source": source,
@@ -1014,6 +1018,27 @@ def scaffold(task: str | Task, out_dir: str | os.PathLike, split: str = "train",
     report["out"] = str(out)
     report["seconds"]["total"] = round(time.perf_counter() - started, 3)
     return report
+
+
+def _check_cues(cues: Iterable[str] | None, items: list[Item]) -> tuple[str, ...] | None:
+    """`cues` as a tuple; a name no cross-view item carries is a one-line error (a typo would empty the think)."""
+    if not cues:
+        return None
+    cues = tuple(cues)
+    known = {k for it in items if it.truth.kind == "crossview" for k in (it.facts.get("attrs") or {})}
+    unknown = [c for c in cues if c not in known]
+    if unknown:
+        raise GeobenchError(f"--cues: unknown attribute(s) {', '.join(unknown)}",
+                            hint=f"known: {', '.join(sorted(known))}" if known else "only cross-view tasks with "
+                            "tile attributes (the toy world) have cues")
+    return cues
+
+
+def _cue_matches(item: Item, cues: tuple[str, ...]) -> int:
+    """How many candidates look like the ground view on `cues` (1 = the cues single out the answer)."""
+    ground = item.facts.get("attrs") or {}
+    return sum(all(str((attrs or {}).get(c)) == str(ground.get(c)) for c in cues)
+               for attrs in item.truth.candidates.values())
 
 
 def load(folder: str | os.PathLike, split: str = "train"):

@@ -72,9 +72,11 @@ def resume_point(cfg: TrainConfig, resume: bool) -> str | None:
     ckpts = checkpoints(Path(cfg.output_dir))
     done = [i for i, c in enumerate(ckpts) if is_complete(c)]
     last = done[-1] if done else -1
+    main = os.environ.get("RANK", "0") == "0"  # under accelerate launch every process runs this
     for bad in ckpts[last + 1:]:
-        warnings.warn(f"removing {bad}: its save was interrupted", stacklevel=2)
-        shutil.rmtree(bad)
+        if main:
+            warnings.warn(f"removing {bad}: its save was interrupted", stacklevel=2)
+            shutil.rmtree(bad, ignore_errors=True)
     if last < 0:
         warnings.warn(f"--resume: no complete checkpoint in {cfg.output_dir!r}; starting from step 0", stacklevel=2)
         return None
@@ -110,8 +112,8 @@ def load_model(path: str, cfg: TrainConfig, resume_from: str | None = None):
     Why: HF Trainer's resume reloads a checkpoint with a plain non-strict `load_state_dict`, but transformers 5
     saves Qwen2.5-VL under its legacy key names (`model.layers.*`, not `model.language_model.layers.*`), so
     only lm_head matched and a resumed run silently went on from the base weights (measured: loss 5.74 at the
-    checkpoint, 6.31 one step after resuming). `from_pretrained` maps the names; the weights are copied into
-    the model loaded from `path` so its name (TRL's GRPO reference model is loaded from it) stays the base's.
+    checkpoint, 6.31 one step after resuming). `from_pretrained` maps the names; the model keeps `path` as its
+    name, because TRL's GRPO reference model is loaded from that name (it must stay the base).
     """
     import torch
     from transformers import AutoModelForImageTextToText
@@ -119,12 +121,11 @@ def load_model(path: str, cfg: TrainConfig, resume_from: str | None = None):
     dtype = torch.bfloat16 if cfg.trl.get("bf16") else torch.float16 if cfg.trl.get("fp16") else torch.float32
     kwargs = {"dtype": dtype, **(cfg.trl.get("model_init_kwargs") or {})}
     try:
-        model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
         if resume_from and cfg.lora is None:
-            saved = AutoModelForImageTextToText.from_pretrained(resume_from, **kwargs)
-            model.load_state_dict(saved.state_dict())
-            del saved
-        return model
+            model = AutoModelForImageTextToText.from_pretrained(resume_from, **kwargs)
+            model.config._name_or_path = model.name_or_path = path  # TRL loads the reference model from this
+            return model
+        return AutoModelForImageTextToText.from_pretrained(path, **kwargs)
     except OSError as e:
         raise GeobenchError(f"cannot load model {path!r}: {str(e).splitlines()[0]}") from None
 
