@@ -164,6 +164,22 @@ def test_sft_checkpoints_load_and_are_evaluated(tmp_path, tiny_model_path, scaff
     assert {r["model"] for r in _table_rows(results)} == {"sft"}
 
 
+def test_sft_background_evaluation_covers_every_checkpoint(tmp_path, tiny_model_path, scaffold_dir):
+    from geobench.trainers.sft import train_sft
+
+    base = {"model": tiny_model_path, "dataset": str(scaffold_dir), "max_steps": 2, "save_steps": 1,
+            "per_device_batch_size": 2, "eval_tasks": ["crossview_toy"], "eval_limit": 2,
+            "eval_gen_kwargs": {"max_new_tokens": 4}, "eval_mode": "background"}
+    with pytest.raises(GeobenchError, match="cannot be combined with save_total_limit"):
+        train_sft({**base, "output_dir": str(tmp_path / "x"), "save_total_limit": 1})
+    with pytest.raises(GeobenchError, match="eval_mode must be"):
+        train_sft({**base, "output_dir": str(tmp_path / "x"), "eval_mode": "later"})
+    results = tmp_path / "results"
+    summary = train_sft({**base, "output_dir": str(tmp_path / "bg"), "eval_output": str(results)})
+    assert sorted(e["step"] for e in summary["evaluated"]) == [1, 2]  # the queue is drained before it returns
+    assert {r["checkpoint_step"] for r in _table_rows(results)} == {"1", "2"}
+
+
 def test_sft_lora_checkpoint_is_merged_for_eval(tmp_path, tiny_model_path, scaffold_dir):
     from geobench.trainers.sft import train_sft
 

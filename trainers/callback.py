@@ -56,15 +56,20 @@ def _complete_checkpoints(args) -> list[Path]:
 class EvalOnSave(TrainerCallback):
     """Evaluate each saved checkpoint on `tasks` and append rows (with the step) to `<output>/table.csv`.
 
-    Runs in-process on the main process after the checkpoint is complete (callbacks are called after
-    `_save_checkpoint`). LoRA checkpoints hold only adapters: they are merged into a full model first
+    Runs on the main process after the checkpoint is complete (callbacks are called after `_save_checkpoint`).
+    mode "inline" (default): in-process, training waits (right for small models). mode "background": one
+    checkpoint at a time in a separate `python` process fed from a queue, so training goes on while the
+    previous checkpoint is evaluated; the queue is drained at the end of training (every checkpoint still
+    gets its rows). LoRA checkpoints hold only adapters: they are merged into a full model first
     (`<checkpoint>/merged`), which is what gets evaluated.
     """
 
     def __init__(self, tasks: list[str], output: str = "results", run_name: str = "run", limit: int | None = None,
                  gen_kwargs: dict | str | None = None, batch_size: int | str = 1, base_model: str | None = None,
-                 processor=None, task_args: dict | None = None):
+                 processor=None, task_args: dict | None = None, mode: str = "inline"):
         self.tasks = list(tasks)
+        self.mode = mode
+        self._queue = None
         self.task_args = task_args
         self.output = output
         self.run_name = run_name
@@ -92,6 +97,11 @@ class EvalOnSave(TrainerCallback):
             self._evaluate(ckpt, state.global_step, model)
         return control
 
+    def on_train_end(self, args, state, control, **kwargs):
+        if self._queue is not None:
+            self._queue.join()  # background evaluations finish before train() returns
+        return control
+
     def _run(self, step: int) -> str:
         return f"{self.run_name}-step{step}"
 
@@ -99,19 +109,56 @@ class EvalOnSave(TrainerCallback):
         target = ckpt
         if (ckpt / "adapter_config.json").is_file() and not (ckpt / "config.json").is_file():
             target = self._merge_lora(ckpt)
+        kwargs = dict(limit=self.limit, gen_kwargs=self.gen_kwargs, batch_size=self.batch_size,
+                      output=str(self.output), task_args=self.task_args, run_name=self._run(step),
+                      checkpoint_step=step, model_name=self.run_name, progress=False)
+        if self.mode == "background":
+            self._submit(str(target), step, kwargs)
+            return
         import geobench
 
         was_training = model.training if model is not None else False
         started = time.perf_counter()
-        results = geobench.evaluate(str(target), self.tasks, limit=self.limit, gen_kwargs=self.gen_kwargs,
-                                    batch_size=self.batch_size, output=self.output, task_args=self.task_args,
-                                    run_name=self._run(step), checkpoint_step=step, model_name=self.run_name,
-                                    progress=False)
+        results = geobench.evaluate(str(target), self.tasks, **kwargs)
         if model is not None and was_training:
             model.train()
         self.evaluated.append({"step": step, "checkpoint": str(target),
                                "seconds": round(time.perf_counter() - started, 3),
                                "results": results.get("results", {})})
+
+    def _submit(self, target: str, step: int, kwargs: dict) -> None:
+        """Queue one evaluation for the background worker (started on first use)."""
+        import queue
+        import threading
+
+        if self._queue is None:
+            self._queue = queue.Queue()
+            threading.Thread(target=self._worker, daemon=True, name="geobench-eval-on-save").start()
+        self._queue.put((target, step, kwargs))
+
+    def _worker(self) -> None:
+        import subprocess
+        import sys
+        import warnings
+
+        while True:
+            target, step, kwargs = self._queue.get()
+            started = time.perf_counter()
+            try:
+                code = ("import json, sys, geobench; a = json.loads(sys.argv[1]); "
+                        "geobench.evaluate(a.pop('model'), a.pop('tasks'), **a)")
+                payload = json.dumps({"model": target, "tasks": self.tasks, **kwargs})
+                r = subprocess.run([sys.executable, "-c", code, payload], capture_output=True, text=True)
+                results_file = Path(kwargs["output"]) / kwargs["run_name"] / "results.json"
+                if r.returncode != 0 or not results_file.is_file():
+                    tail = (r.stderr.strip().splitlines() or ["no output"])[-1]
+                    warnings.warn(f"evaluation of {target} failed: {tail}", stacklevel=1)
+                else:
+                    self.evaluated.append({"step": step, "checkpoint": target,
+                                           "seconds": round(time.perf_counter() - started, 3),
+                                           "results": json.loads(results_file.read_text()).get("results", {})})
+            finally:
+                self._queue.task_done()
 
     def _merge_lora(self, ckpt: Path) -> Path:
         from peft import PeftModel

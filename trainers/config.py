@@ -18,6 +18,9 @@ save_steps, save_total_limit, logging_steps
 eval_tasks              tasks evaluated on every saved checkpoint (empty = no evaluation)
 eval_limit, eval_gen_kwargs, eval_batch_size, eval_output (results folder, default `results`)
 eval_task_args          task configs for those evaluations, e.g. {crossview_toy: {difficulty: easy, k: 4}}
+eval_mode               inline (default: training waits) or background (a separate process, one checkpoint
+                        at a time, while training goes on; not with save_total_limit, which could delete a
+                        checkpoint before its turn)
 seed, report_to         (report_to default "none")
 GRPO only: rewards (a preset name from trainers.rewards.REWARD_PRESETS, or a list of names / {name: weight}),
            num_generations, beta, max_completion_length, temperature
@@ -79,6 +82,7 @@ class TrainConfig:
     eval_batch_size: int = 1
     eval_output: str = "results"
     eval_task_args: dict = field(default_factory=dict)
+    eval_mode: str = "inline"
     seed: int = 0
     report_to: str | list = "none"
     trl: dict = field(default_factory=dict)
@@ -111,7 +115,7 @@ _TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "logging_steps": ((int,), "an integer"), "eval_tasks": ((list, str), "a list of task names"),
     "eval_limit": ((int,), "an integer"), "eval_gen_kwargs": ((dict, str), "a mapping or k=v,... string"),
     "eval_batch_size": ((int, str), "an integer or 'auto'"), "eval_output": ((str,), "a string"),
-    "eval_task_args": ((dict,), "a mapping {task: {key: value}}"),
+    "eval_task_args": ((dict,), "a mapping {task: {key: value}}"), "eval_mode": ((str,), "inline or background"),
     "seed": ((int,), "an integer"), "report_to": ((str, list), "a string or list"),
     "trl": ((dict,), "a mapping"), "assistant_only_loss": ((bool,), "true or false"),
     "max_length": ((int,), "an integer"), "rewards": ((str, list), "a preset name or a list"),
@@ -121,7 +125,8 @@ _TYPES: dict[str, tuple[tuple[type, ...], str]] = {
 }
 COMMON = ["model", "output_dir", "run_name", "dataset", "lora", "lr", "epochs", "max_steps", "per_device_batch_size",
           "gradient_accumulation_steps", "save_steps", "save_total_limit", "logging_steps", "eval_tasks",
-          "eval_limit", "eval_gen_kwargs", "eval_batch_size", "eval_output", "eval_task_args", "seed", "report_to",
+          "eval_limit", "eval_gen_kwargs", "eval_batch_size", "eval_output", "eval_task_args", "eval_mode", "seed",
+          "report_to",
           "trl"]
 ONLY = {"sft": ["assistant_only_loss", "max_length"],
         "grpo": ["rewards", "num_generations", "beta", "max_completion_length", "temperature"]}
@@ -219,6 +224,11 @@ def _check_values(cfg: TrainConfig, source: str) -> None:
         raise GeobenchError(f"{source}: max_steps must be > 0 (or -1 = use epochs), got {cfg.max_steps}")
     if cfg.max_steps == -1 and cfg.epochs <= 0:
         raise GeobenchError(f"{source}: epochs must be > 0 when max_steps is not set")
+    if cfg.eval_mode not in ("inline", "background"):
+        raise GeobenchError(f"{source}: eval_mode must be 'inline' or 'background', got {cfg.eval_mode!r}")
+    if cfg.eval_mode == "background" and cfg.save_total_limit is not None:
+        raise GeobenchError(f"{source}: eval_mode: background cannot be combined with save_total_limit "
+                            "(a checkpoint could be deleted before its evaluation runs)")
     for t in cfg.eval_tasks:
         if not isinstance(t, str):
             raise GeobenchError(f"{source}: eval_tasks must be task names, got {t!r}")

@@ -146,7 +146,7 @@ def callbacks(cfg: TrainConfig, processor, model_path: str) -> list:
     if cfg.eval_tasks:
         cbs.append(EvalOnSave(cfg.eval_tasks, output=cfg.eval_output, run_name=cfg.name, limit=cfg.eval_limit,
                               gen_kwargs=cfg.eval_gen_kwargs, batch_size=cfg.eval_batch_size,
-                              task_args=cfg.eval_task_args or None,
+                              task_args=cfg.eval_task_args or None, mode=cfg.eval_mode,
                               base_model=model_path, processor=processor))
     return cbs
 
