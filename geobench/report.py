@@ -18,6 +18,7 @@ import math
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any
 
 from geobench import stats
 from geobench.errors import GeobenchError
-from geobench.results import atomic_dir, atomic_write, dumps, read_jsonl
+from geobench.results import atomic_write, dumps, read_jsonl
 
 KINDS = ("geolocation", "crossview", "scene")
 MARKER = "report.json"  # marks a folder as a geobench report, which a new report may replace
@@ -434,22 +435,24 @@ def report_dir(out: Path) -> Iterator[Path]:
     the new one is complete. A folder that is not a report is never touched."""
     if out.exists() and not out.is_dir():
         raise GeobenchError(f"--out {str(out)!r} is a file", hint="pass a folder")
-    old = None
-    if out.is_dir() and any(out.iterdir()):
-        if not (out / MARKER).is_file():
-            raise GeobenchError(f"--out folder {str(out)!r} is not empty and holds no geobench report",
-                                hint="pick a new folder or delete it")
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
+    replace = out.is_dir() and any(out.iterdir())
+    if replace and not (out / MARKER).is_file():
+        raise GeobenchError(f"--out folder {str(out)!r} is not empty and holds no geobench report",
+                            hint="pick a new folder or delete it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        with atomic_dir(out) as tmp:
-            yield tmp
+        yield tmp
     except BaseException:
-        if old is not None and not out.exists():
-            os.replace(old, out)
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    # The old report stays in place until the new one is complete (a kill while plotting leaves it untouched).
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    if out.exists():
+        os.replace(out, old)
+    os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 CSS = """

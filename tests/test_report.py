@@ -130,6 +130,21 @@ def test_runs_by_name_and_replacing_an_old_report(runs, tmp_path):
     assert not list(tmp_path.glob(".rep*"))  # no temp or old folder left behind
 
 
+def test_a_failed_rebuild_leaves_the_old_report_in_place(runs, tmp_path, monkeypatch):
+    out = tmp_path / "rep"
+    rep.build(out, *rep.collect(["base"], str(runs)))
+    before = sorted(p.name for p in out.iterdir())
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt  # a kill while plotting
+
+    monkeypatch.setattr(rep, "crossview_section", boom)
+    with pytest.raises(KeyboardInterrupt):
+        rep.build(out, *rep.collect(["ckpt-10"], str(runs)))
+    assert sorted(p.name for p in out.iterdir()) == before and _summary(out)["runs"] == [str(runs / "base")]
+    assert not list(tmp_path.glob(".rep*"))
+
+
 @pytest.mark.parametrize("args, needle", [
     (["nope"], "'nope' is not a run folder, a results folder or a training folder"),
     (["--train-dir", "."], "no train_log.jsonl in '.'"),
