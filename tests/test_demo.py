@@ -27,6 +27,7 @@ def test_demo_runs_every_stage(tmp_path, session_home):
     assert stages == [("base", 0), ("sft", 2), ("sft", 4), ("grpo", 5), ("grpo", 6)]
     assert set(summary["targets"]) == {"sft_above_base", "grpo_above_sft", "final_at_least_2x_chance"}
     assert "targets:" in r.stdout and "stage" in r.stdout
+    assert r.stdout.splitlines()[0].startswith("geobench demo:"), "--quiet: only the final table on stdout"
     with open(out / "results" / "table.csv", newline="") as f:
         rows = [row for row in csv.DictReader(f) if row["metric"] == "acc" and row["task"] == "crossview_toy"]
     assert sorted(int(row["checkpoint_step"] or 0) for row in rows) == [0, 1, 2, 2, 4]

@@ -60,7 +60,17 @@ def _acc(per_task: dict) -> tuple[float, float]:
 def run_demo(out: str | os.PathLike = "demo", *, sft_steps: int = 300, grpo_steps: int = 20,
              eval_limit: int = 200, sft_eval_every: int = 100, grpo_prompts: int = 16, seed: int = 0,
              quiet: bool = False) -> dict[str, Any]:
-    """Run the demo into `out` (must not hold an earlier demo) and return its summary (also <out>/summary.json)."""
+    """Run the demo into `out` (must not hold an earlier demo) and return its summary (also <out>/summary.json).
+    `quiet`: nothing on stdout/stderr (TRL's progress bars and log lines included); errors still raise."""
+    if quiet:
+        import contextlib
+
+        with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
+            return _run_demo(out, sft_steps, grpo_steps, eval_limit, sft_eval_every, grpo_prompts, seed, quiet)
+    return _run_demo(out, sft_steps, grpo_steps, eval_limit, sft_eval_every, grpo_prompts, seed, quiet)
+
+
+def _run_demo(out, sft_steps, grpo_steps, eval_limit, sft_eval_every, grpo_prompts, seed, quiet) -> dict[str, Any]:
     import geobench
     from geobench.plugins.tiny_model import build_tiny_model
     from geobench.trainers.grpo import train_grpo
