@@ -23,7 +23,6 @@ import time
 from typing import Any
 
 from geobench.errors import GeobenchError
-from geobench.trainers import sft as _sft
 from geobench.trainers.config import TrainConfig, check_trl_keys, reward_spec
 from geobench.trainers.sft import (
     as_config,
@@ -31,10 +30,9 @@ from geobench.trainers.sft import (
     check_eval_tasks,
     check_output_dir,
     common_args,
-    finish,
     peft_config,
     resolve_model_path,
-    write_config,
+    run_trainer,
 )
 
 RESERVED = {"prompt", "images", "image", "doc_id"}
@@ -144,20 +142,12 @@ def train_grpo(config: TrainConfig | str | os.PathLike | dict, overrides=(), res
 
     from trl import GRPOConfig, GRPOTrainer
 
-    from geobench.plugins.hf import load_processor
-
     args = GRPOConfig(**common_args(cfg), num_generations=cfg.num_generations, beta=float(cfg.beta),
                       max_completion_length=cfg.max_completion_length, temperature=float(cfg.temperature),
                       reward_weights=weights)
-    processor = load_processor(model_path)
-    ckpt = _sft.resume_point(cfg, resume)
-    model = _sft.load_model(model_path, cfg, resume_from=ckpt)
-    write_config(cfg)
-    trainer = GRPOTrainer(model=model, reward_funcs=reward_funcs, args=args, train_dataset=dataset,
-                          processing_class=processor, peft_config=peft_config(cfg),
-                          callbacks=callbacks(cfg, processor, model_path))
-    trainer.train(resume_from_checkpoint=ckpt)
-    return finish(trainer, cfg, processor, started)
+    return run_trainer(lambda model, processor: GRPOTrainer(
+        model=model, reward_funcs=reward_funcs, args=args, train_dataset=dataset, processing_class=processor,
+        peft_config=peft_config(cfg), callbacks=callbacks(cfg, processor, model_path)), cfg, model_path, resume, started)
 
 
 class GRPO:

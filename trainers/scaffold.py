@@ -47,9 +47,7 @@ import json
 import os
 import random
 import re
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -976,9 +974,9 @@ def scaffold(task: str | Task, out_dir: str | os.PathLike, split: str = "train",
         texts = [template(it, style, seed, cues) for it in items]
     t_generated = time.perf_counter()
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    from geobench.results import atomic_dir
+
+    with atomic_dir(out) as tmp:
         store = _ImageStore(tmp, link_images)
         kept, rejected = [], []
         reasons: Counter[str] = Counter()
@@ -1008,13 +1006,6 @@ def scaffold(task: str | Task, out_dir: str | os.PathLike, split: str = "train",
                         "check_and_write": round(time.perf_counter() - t_generated, 3)},
         }
         (tmp / REPORT_FILE).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        check_out_dir(out)  # nobody filled it meanwhile
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     report["out"] = str(out)
     report["seconds"]["total"] = round(time.perf_counter() - started, 3)
     return report

@@ -181,6 +181,20 @@ def finish(trainer, cfg: TrainConfig, processor, started: float) -> dict[str, An
             "seconds": round(time.perf_counter() - started, 3)}
 
 
+def run_trainer(make, cfg: TrainConfig, model_path: str, resume: bool, started: float) -> dict[str, Any]:
+    """Load the processor and the model (from the last complete checkpoint when resuming), build the TRL trainer
+    with `make(model, processor)`, train, save; the summary. One path for both trainers, so resume stays right."""
+    from geobench.plugins.hf import load_processor
+
+    processor = load_processor(model_path)
+    ckpt = resume_point(cfg, resume)
+    model = load_model(model_path, cfg, resume_from=ckpt)
+    write_config(cfg)
+    trainer = make(model, processor)
+    trainer.train(resume_from_checkpoint=ckpt)
+    return finish(trainer, cfg, processor, started)
+
+
 def as_config(config: TrainConfig | str | os.PathLike | dict | None, kind: str, overrides=()) -> TrainConfig:
     if isinstance(config, TrainConfig):
         if config.kind != kind:
@@ -218,17 +232,10 @@ def train_sft(config: TrainConfig | str | os.PathLike | dict, overrides=(), resu
 
     from trl import SFTConfig, SFTTrainer
 
-    from geobench.plugins.hf import load_processor
-
     args = SFTConfig(**common_args(cfg), max_length=cfg.max_length, assistant_only_loss=cfg.assistant_only_loss)
-    processor = load_processor(model_path)
-    ckpt = resume_point(cfg, resume)
-    model = load_model(model_path, cfg, resume_from=ckpt)
-    write_config(cfg)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=processor,
-                         peft_config=peft_config(cfg), callbacks=callbacks(cfg, processor, model_path))
-    trainer.train(resume_from_checkpoint=ckpt)
-    return finish(trainer, cfg, processor, started)
+    return run_trainer(lambda model, processor: SFTTrainer(
+        model=model, args=args, train_dataset=dataset, processing_class=processor, peft_config=peft_config(cfg),
+        callbacks=callbacks(cfg, processor, model_path)), cfg, model_path, resume, started)
 
 
 class SFT:
