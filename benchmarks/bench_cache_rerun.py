@@ -45,7 +45,7 @@ def main() -> None:
     args = ap.parse_args()
     model = args.model or ("tiny" if args.backend == "hf" else "random")
     import geobench.tasks.geolocation  # noqa: F401  (registers the toy geolocation exporter)
-    from geobench.tasks.toyworld import datasets
+    from geobench import toydata as datasets
 
     work = Path(tempfile.mkdtemp(prefix="gb-bench-"))
     datasets.build("geolocation", work / "toy", splits={"test": args.docs})

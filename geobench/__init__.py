@@ -4,13 +4,31 @@ The public API a plugin or a script needs. Importing geobench never imports torc
 """
 
 from geobench import parse
-from geobench.api import Backend, Completion, Doc, GenConfig, ImageRef, Request, Task, user
+from geobench.api import (
+    Backend,
+    BenchmarkTask,
+    Completion,
+    DataSource,
+    Doc,
+    GenConfig,
+    HubSource,
+    ImageRef,
+    OnRequestSource,
+    Request,
+    ScaffoldItem,
+    Task,
+    Trainer,
+    Truth,
+    UrlSource,
+    user,
+)
 from geobench.errors import GeobenchError
 from geobench.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
-__all__ = ["Backend", "Completion", "Doc", "GenConfig", "GeobenchError", "ImageRef", "Request", "Task",
+__all__ = ["Backend", "BenchmarkTask", "Completion", "DataSource", "Doc", "GenConfig", "GeobenchError", "HubSource",
+           "ImageRef", "OnRequestSource", "Request", "ScaffoldItem", "Task", "Trainer", "Truth", "UrlSource",
            "evaluate", "hookimpl", "parse", "user", "__version__"]
 
 

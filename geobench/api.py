@@ -9,10 +9,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import itertools
 import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from geobench.errors import GeobenchError
@@ -104,7 +106,9 @@ def user(*parts: ImageRef | str) -> list[dict]:
 
 def message_images(messages: list[dict]) -> list[ImageRef]:
     """All image references of a chat, in order."""
-    return [c["image"] for m in messages if isinstance(m["content"], list) for c in m["content"] if c.get("type") == "image"]
+    from geobench import messages as chat
+
+    return chat.images(messages)
 
 
 def canonical_messages(messages: list[dict]) -> str:
@@ -262,6 +266,167 @@ class Task:
         return {"task": self.name, "version": self.version, "group": self.group, "split": self.split,
                 "generation_kwargs": dataclasses.asdict(self.default_gen)}
 
+    # ------------------------------------------------------------------------- the RL-environment side
+    reward_metric: ClassVar[str] = ""  # the metric GRPO rewards by default ("" -> first higher-is-better one)
+
+    def reward(self, doc: Doc, completion: str, **options: Any) -> float:
+        """The GRPO accuracy reward of one completion: by default `score(...)[reward_metric]`, negated for a
+        lower-is-better metric. Tasks with several reward schemes (cross-view: binary/signed/shaped) take
+        them as keyword options."""
+        metric = default_reward_metric(self)
+        value = float(self.score(doc, completion)[metric])
+        return -value if dict(self.higher_is_better).get(metric) is False else value
+
+    def scaffold_items(self, split: str = "train", limit: int | None = None, *,
+                       need_template: bool = True) -> list[ScaffoldItem]:
+        """Documents of `split` with the ground-truth facts the scaffolding stage writes reasoning from and
+        fact-checks it against. `need_template`: the caller writes the reasoning from templates (so the facts
+        must include the visual attributes the templates state), not with a teacher model. A task that cannot
+        be scaffolded raises a GeobenchError saying why."""
+        raise GeobenchError(f"task {self.name!r} cannot be scaffolded: it provides no scaffold_items()",
+                            hint="implement Task.scaffold_items (see the plugin guide)")
+
+
+def default_reward_metric(task: Task) -> str:
+    """A task's reward metric: its `reward_metric`, else the first higher-is-better metric it declares."""
+    if task.reward_metric:
+        return task.reward_metric
+    hib = dict(task.higher_is_better or {})
+    for metric, higher in hib.items():
+        if higher:
+            return metric
+    if hib:
+        return next(iter(hib))
+    raise GeobenchError(f"task {task.name!r} declares no metrics (higher_is_better); pass metric=")
+
+
+# ------------------------------------------------------------------------------------------ benchmark data
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a benchmark's files are published (filled in by each benchmark task; read by `geobench data`)."""
+
+    licence: str = ""
+    size: str = ""  # on disk, as people say it ("3.2 GB")
+    homepage: str = ""
+
+    def describe(self) -> str:
+        return self.homepage
+
+
+@dataclass(frozen=True)
+class HubSource(DataSource):
+    """A Hugging Face Hub repository: `patterns` of files at a pinned `revision`; `shards` is a glob of the
+    parts a user may take the first N of; `unpack` names how the files become the loader's layout."""
+
+    repo_id: str = ""
+    revision: str = "main"
+    repo_type: str = "dataset"
+    patterns: tuple[str, ...] = ()
+    shards: str = ""
+    unpack: str = ""
+
+    def describe(self) -> str:
+        return f"hf://{self.repo_type}s/{self.repo_id}@{self.revision}"
+
+
+@dataclass(frozen=True)
+class UrlSource(DataSource):
+    """Plain HTTPS or DOI URLs with their sha256 where the publisher gives one."""
+
+    urls: tuple[str, ...] = ()
+    sha256: tuple[str, ...] = ()
+    unpack: str = ""
+
+    def describe(self) -> str:
+        return ", ".join(self.urls)
+
+
+@dataclass(frozen=True)
+class OnRequestSource(DataSource):
+    """Released on request: where to ask, and what to do with the files."""
+
+    where: str = ""
+    instructions: str = ""
+
+    def describe(self) -> str:
+        return f"on request: {self.where}"
+
+
+class BenchmarkTask(Task):
+    """A task that reads a dataset folder in its published layout.
+
+    The folder is `root()` (by default `<data dir>/<benchmark>`, the data dir being `--data-dir` or
+    $GEOBENCH_DATA); `expected(split)` lists the files and folders that must be there; `load(split)` reads
+    them into docs; `data_status()` says what is missing and where to get it (from `source`). Subclasses set
+    `benchmark`, `splits`, `source` and implement `expected` and `load`.
+    """
+
+    benchmark: ClassVar[str] = ""  # the folder name under the data dir (default: the task name)
+    splits: ClassVar[tuple[str, ...]] = ("test",)
+    source: ClassVar[DataSource | None] = None
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        self._root = root
+
+    def root(self) -> Path:
+        from geobench import data
+
+        return Path(self._root) if self._root is not None else data.benchmark_dir(self.benchmark or self.name)
+
+    def expected(self, split: str) -> list[str]:
+        """Paths, relative to `root()`, that must exist for `split`."""
+        return []
+
+    def load(self, split: str) -> Iterable[Doc]:
+        raise NotImplementedError
+
+    def source_text(self) -> str:
+        """Where to get the data, in a few words (for the missing-data message)."""
+        return self.source.describe() if self.source is not None else "see the task's documentation"
+
+    def data_status(self) -> str | None:
+        from geobench import data
+
+        return data.missing(self.root(), self.expected(self.split), self.source_text())
+
+    def docs(self, split: str | None = None, limit: int | None = None) -> Iterable[Doc]:
+        docs = self.load(split or self.split)
+        return list(itertools.islice(docs, limit)) if limit is not None else list(docs)
+
+
+# ------------------------------------------------------------------------------------------- scaffolding
+
+
+@dataclass
+class Truth:
+    """What the scaffolding fact-check compares an exemplar with (None / empty: unknown, so not checked)."""
+
+    kind: str  # "crossview" | "geolocation" | "scene"
+    answer: str  # letter, "yes"/"no", or "(lat, lon)"
+    options: list[str] | None = None  # scene multiple choice
+    n_letters: int = 0  # cross-view k
+    lat: float | None = None
+    lon: float | None = None
+    country: str | None = None
+    city: str | None = None
+    continent: str | None = None
+    climate: str | None = None
+    candidates: dict[str, dict[str, str] | None] = field(default_factory=dict)  # letter -> attributes
+    vocab: dict[str, frozenset[str]] = field(default_factory=dict)  # "country"/"city"/"continent" -> closed names
+    tolerance_km: float = 25.0
+
+
+@dataclass
+class ScaffoldItem:
+    """One document ready for scaffolding: its ground-truth facts, the fact-check truth and the hint."""
+
+    doc: Doc
+    facts: dict[str, Any]
+    truth: Truth
+    hint: str  # the answer as a teacher hint states it
+
 
 def mean_with_stderr(per_sample: list[dict[str, float]]) -> dict[str, float]:
     sums: dict[str, float] = {}
@@ -307,6 +472,33 @@ class Backend:
         """Settings recorded in results.json `config` (batch size, device, dtype, ...)."""
         return {}
 
+    @classmethod
+    def from_loaded(cls, model: Any, processor: Any, **kwargs: Any) -> Backend:
+        """A backend around an already-loaded model (a trainer evaluating its in-memory checkpoint). Backends
+        that cannot wrap a loaded model keep this default, which says so in one line."""
+        raise GeobenchError(f"backend {cls.name or cls.__name__!r} cannot evaluate an in-memory model")
+
+
+# ------------------------------------------------------------------------------------------------ trainers
+
+
+class Trainer:
+    """Base class of a trainer (`geobench train NAME`).
+
+    `train(config, overrides, resume)` takes a config path (or dict), `key=value` overrides and whether to
+    resume from the last complete checkpoint of its output folder; it returns a summary dict with at least
+    `global_step`, `seconds`, `output_dir`, `checkpoints` and `evaluated`.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+
+    def train(self, config: Any, overrides: Iterable[str] = (), resume: bool = False) -> dict[str, Any]:
+        raise NotImplementedError
+
 
 def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")
+    """An environment variable set to 1/true/yes/on (see geobench.args)."""
+    from geobench.args import env_flag as flag
+
+    return flag(name)

@@ -246,8 +246,7 @@ def report_cmd(runs, results_dir, out, train_dir, title, data_dir):
 
 
 def _add_plugin_commands(reg: plugins.Registry) -> None:
-    for impl in reg.pm.hook.geobench_register_commands.get_hookimpls():
-        reg.call_plugin(impl.plugin_name, impl.function, cli=cli)
+    reg.call_hook("geobench_register_commands", cli=cli)
 
 
 def main(argv: list[str] | None = None) -> int:

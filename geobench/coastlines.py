@@ -42,7 +42,7 @@ def land_mask(cells_per_degree: int = 4):
     if not path.is_file():
         return None
     mask = _subsample(path, step)
-    from geobench.results import atomic_write
+    from geobench.atomic import atomic_write
 
     buf = io.BytesIO()
     np.save(buf, mask)

@@ -126,8 +126,8 @@ def make_task(reg: plugins.Registry, name: str, args: dict | None = None) -> Tas
     unknown keys and bad values are one-line errors naming the task and the keys it knows."""
     if not args:
         return reg.task(name)
-    real = reg.aliases.get(name, name)
-    factory = reg._get("task", reg.tasks, real)  # an unknown name: one line with a suggestion
+    real = reg.real_task_name(name)
+    factory = reg.task_factory(name)  # an unknown name: one line with a suggestion
     known = _config_keys(factory)
     if known is not None:
         unknown = sorted(set(args) - set(known))
@@ -181,7 +181,7 @@ def _is_group(reg: plugins.Registry, name: str) -> bool:
 def resolve_model(reg: plugins.Registry, model: str) -> str:
     """A registered model name (e.g. 'tiny') becomes its local folder; anything else passes through."""
     if model in reg.models:
-        resolve, _ = reg.models[model]
+        resolve, _ = reg.model(model)
         return str(resolve())
     return model
 
@@ -349,8 +349,7 @@ def evaluate(
         rebuild_tables(out)
         results["run_dir"] = str(run_dir)
         run = RunInfo(folder=run_dir, results=results)
-        for impl in reg.pm.hook.geobench_results_written.get_hookimpls():
-            reg.call_plugin(impl.plugin_name, impl.function, run=run)
+        reg.call_hook("geobench_results_written", run=run)
     if progress:
         for line in summary_lines(results):
             print(line, file=sys.stderr)

@@ -2,6 +2,9 @@
 
 Hooks receive a host-owned `register` callback instead of returning lists (simonw/llm's style): validation,
 aliases and name clashes stay in the host. Built-in tasks, backends and trainers use these same hooks.
+Whatever a `register` call takes as an object (a Task class or factory, a Backend class, a trainer, a reward
+function, a model's `resolve`, a toy dataset's `export`) may also be given as a `"module:attr"` string with
+`name=`: the registry imports it the first time that name is looked up, so listing plugins stays fast.
 """
 
 import pluggy
@@ -54,3 +57,13 @@ def geobench_register_commands(cli):
 @hookspec
 def geobench_results_written(run):
     """Event: a run's results were written. `run` is a `geobench.results.RunInfo` (folder, results dict)."""
+
+
+@hookspec
+def geobench_register_toy_datasets(register):
+    """Register offline toy datasets: `register(name, export, version="1")`.
+
+    `export(folder: Path, splits: dict[str, int], seed: int)` writes the dataset (images and metadata) in the
+    layout of the real benchmark its toy task reads; `geobench.toydata.ensure(name)` builds it once under
+    $GEOBENCH_HOME. Bump `version` whenever the output changes, so stale data is never reused.
+    """

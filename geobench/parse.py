@@ -23,6 +23,10 @@ import math
 import re
 import unicodedata
 
+THINK_ANSWER = ("First output the thinking process in <think> </think> tags and then output the final answer in "
+                "<answer> </answer> tags.")  # Geo-R1's prompt suffix; `is_think_answer` checks that format
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # option letters, read back by `choice`
+
 _THINK_TO_ANSWER = re.compile(r"</think>\s*<answer>")
 
 # Unicode look-alikes models and tokenizers produce, mapped to ASCII after NFKC normalisation.

@@ -1,17 +1,24 @@
-"""The plugin manager (named plugin_manager, not plugins: `geobench.plugins` is the built-in plugins package).
+"""The registry: what the plugins registered, by kind and name, loaded lazily.
 
-It loads every plugin (built-ins included) from the entry-point group `geobench`.
+(Named plugin_manager, not plugins: `geobench.plugins` is the built-in plugins package.)
 
-Each plugin is loaded, and each of its hooks is called, inside its own try/except: a broken plugin costs one
-warning line naming it and the rest keeps working (`--strict-plugins` / GEOBENCH_STRICT_PLUGINS=1 makes it an
-error). GEOBENCH_DISABLE_PLUGINS=a,b blocks plugins by entry-point name.
+Every plugin, built-ins included, is a module named in the entry-point group `geobench`. Its register hooks
+name what it provides; what they register may be the object itself or a `"module:attr"` string, imported the
+first time that name is looked up (lm-eval's registry does the same), so `geobench --help` and `geobench tasks`
+never import torch. The kinds of things a plugin can register are one table, `KINDS`; all hook calls go
+through `Registry.call_hook`, each plugin inside its own try/except: a broken plugin costs one warning line
+naming it (`--strict-plugins` / GEOBENCH_STRICT_PLUGINS=1 makes it an error). GEOBENCH_DISABLE_PLUGINS=a,b
+blocks plugins by entry-point name.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
+import importlib
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
@@ -19,6 +26,7 @@ from typing import Any
 import pluggy
 
 from geobench import hookspecs
+from geobench.args import env_flag
 from geobench.errors import GeobenchError
 
 GROUP = "geobench"
@@ -32,6 +40,76 @@ class PluginInfo:
     error: str | None = None
 
 
+class Lazy:
+    """A `"module:attr"` reference, imported on first use."""
+
+    def __init__(self, spec: str, plugin: str):
+        module, sep, attr = spec.partition(":")
+        if not sep or not module or not attr:
+            raise GeobenchError(f"plugin {plugin!r}: bad reference {spec!r} (expected 'module:attr')")
+        self.spec, self.plugin = spec, plugin
+
+    def load(self) -> Any:
+        module, _, attr = self.spec.partition(":")
+        try:
+            obj = importlib.import_module(module)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except GeobenchError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a broken plugin module is one line naming it
+            raise GeobenchError(f"plugin {self.plugin!r} failed to load {self.spec}: {type(e).__name__}: {e}") from e
+        return obj
+
+    def __repr__(self) -> str:
+        return f"Lazy({self.spec!r})"
+
+
+class Table(dict):
+    """name -> registered object; a `Lazy` value is imported when it is first read, then kept."""
+
+    def __getitem__(self, name):
+        value = super().__getitem__(name)
+        if isinstance(value, Lazy):
+            value = value.load()
+            super().__setitem__(name, value)
+        return value
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default
+
+    def items(self):
+        return [(k, self[k]) for k in self]
+
+    def values(self):
+        return [self[k] for k in self]
+
+
+def _lazy(value: Any, plugin: str) -> Any:
+    return Lazy(value, plugin) if isinstance(value, str) else value
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of plugin: the hook that registers it and the registry table it fills."""
+
+    name: str  # "task", "backend", ...
+    hook: str  # the hookspec's name
+    table: str  # the Registry attribute
+
+
+# A new kind of plugin: one row here, one hookspec in hookspecs.py (and, if its `register` takes more than
+# `(obj, name=None)`, one `_register_<kind>` method below).
+KINDS = (
+    Kind("task", "geobench_register_tasks", "tasks"),
+    Kind("backend", "geobench_register_backends", "backends"),
+    Kind("model", "geobench_register_models", "models"),
+    Kind("trainer", "geobench_register_trainers", "trainers"),
+    Kind("reward", "geobench_register_rewards", "rewards"),
+    Kind("toy_dataset", "geobench_register_toy_datasets", "toy_datasets"),
+)
+
+
 @dataclass
 class Registry:
     """What the plugins registered, by kind and name. Lookups give one-line errors with did-you-mean."""
@@ -39,25 +117,30 @@ class Registry:
     pm: pluggy.PluginManager
     strict: bool = False
     plugins: list[PluginInfo] = field(default_factory=list)
-    tasks: dict[str, Any] = field(default_factory=dict)  # name -> factory
-    task_groups: dict[str, str] = field(default_factory=dict)  # name -> group override
+    tasks: Table = field(default_factory=Table)  # name -> Task class or factory
+    task_groups: dict[str, str] = field(default_factory=dict)  # name -> group given at registration
     aliases: dict[str, str] = field(default_factory=dict)
-    backends: dict[str, Any] = field(default_factory=dict)
-    models: dict[str, tuple[Any, str]] = field(default_factory=dict)  # name -> (resolve, description)
-    presets: dict[str, Any] = field(default_factory=dict)  # model name -> geobench.presets.ModelPreset
-    trainers: dict[str, Any] = field(default_factory=dict)
-    rewards: dict[str, Any] = field(default_factory=dict)
+    backends: Table = field(default_factory=Table)
+    models: Table = field(default_factory=Table)  # name -> (resolve, description)
+    presets: Table = field(default_factory=Table)  # model name -> geobench.presets.ModelPreset
+    trainers: Table = field(default_factory=Table)
+    rewards: Table = field(default_factory=Table)
+    toy_datasets: Table = field(default_factory=Table)  # name -> (export, version)
     owner: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> plugin name
 
     # ---------------------------------------------------------------------------------------- lookups
     def task(self, name: str):
         """A fresh task instance for a registered name or alias."""
-        real = self.aliases.get(name, name)
-        factory = self._get("task", self.tasks, real)
-        task = factory()
+        task = self.task_factory(name)()
         if not getattr(task, "name", None):
-            raise GeobenchError(f"task plugin for {real!r} returned an object without a name")
+            raise GeobenchError(f"task plugin for {self.real_task_name(name)!r} returned an object without a name")
         return task
+
+    def real_task_name(self, name: str) -> str:
+        return self.aliases.get(name, name)
+
+    def task_factory(self, name: str):
+        return self._get("task", self.tasks, self.real_task_name(name))
 
     def backend(self, name: str):
         return self._get("backend", self.backends, name)
@@ -67,6 +150,22 @@ class Registry:
 
     def reward(self, name: str):
         return self._get("reward", self.rewards, name)
+
+    def model(self, name: str) -> tuple[Callable[[], Any], str]:
+        """(resolve, description) of a registered model name."""
+        resolve, description = self._get("model", self.models, name)
+        if isinstance(resolve, Lazy):
+            resolve = resolve.load()
+            dict.__setitem__(self.models, name, (resolve, description))
+        return resolve, description
+
+    def toy_dataset(self, name: str) -> tuple[Callable, str]:
+        """(export, version) of a registered toy dataset."""
+        export, version = self._get("toy dataset", self.toy_datasets, name)
+        if isinstance(export, Lazy):
+            export = export.load()
+            dict.__setitem__(self.toy_datasets, name, (export, version))
+        return export, version
 
     def preset(self, name: str):
         """(registered name, ModelPreset) for a preset named explicitly; hub ids match case-insensitively."""
@@ -86,27 +185,13 @@ class Registry:
         hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(table)) or 'none'}"
         raise GeobenchError(f"unknown {kind} {name!r}", hint=hint)
 
-    # ------------------------------------------------------------------------------------- registering
-    def _register(self, kind: str, table: dict, name: str, value, plugin: str):
-        if not name or not isinstance(name, str):
-            raise GeobenchError(f"plugin {plugin!r} registered a {kind} without a name")
-        if name in table and self.owner.get((kind, name)) != plugin:
-            other = self.owner.get((kind, name))
-            raise GeobenchError(f"{kind} {name!r} from plugin {plugin!r} clashes with plugin {other!r}")
-        table[name] = value
-        self.owner[(kind, name)] = plugin
-
-    def _collect(self):
-        """Call each plugin's register hooks, one plugin at a time, so one failure stays local."""
-        for hook_name, handler in [
-            ("geobench_register_tasks", self._task_registrar),
-            ("geobench_register_backends", lambda p: self._simple_registrar("backend", self.backends, p)),
-            ("geobench_register_models", self._model_registrar),
-            ("geobench_register_trainers", lambda p: self._simple_registrar("trainer", self.trainers, p)),
-            ("geobench_register_rewards", lambda p: self._simple_registrar("reward", self.rewards, p)),
-        ]:
-            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-                self.call_plugin(impl.plugin_name, impl.function, register=handler(impl.plugin_name))
+    # ------------------------------------------------------------------------------------------ hooks
+    def call_hook(self, hook: str, registrar: Callable[[str], Callable] | None = None, **kwargs) -> None:
+        """Call every plugin's implementation of `hook`, one plugin at a time, so one failure stays local.
+        With `registrar`, each plugin gets `register=registrar(its name)`."""
+        for impl in getattr(self.pm.hook, hook).get_hookimpls():
+            extra = {"register": registrar(impl.plugin_name)} if registrar else {}
+            self.call_plugin(impl.plugin_name, impl.function, **extra, **kwargs)
 
     def call_plugin(self, plugin: str, fn, **kwargs):
         """Run one plugin's hook function; a failure is reported with the plugin's name."""
@@ -124,38 +209,63 @@ class Registry:
             raise GeobenchError(msg, hint="remove it, fix it, or run without --strict-plugins")
         print(f"geobench: warning: {msg}", file=sys.stderr)
 
-    def _task_registrar(self, plugin: str):
-        def register(task, name: str | None = None, aliases=(), group: str | None = None):
-            real = name or getattr(task, "name", None)
-            self._register("task", self.tasks, real, task, plugin)
-            if group:
-                self.task_groups[real] = group
-            for alias in aliases:
-                self.aliases[alias] = real
+    def _collect(self) -> None:
+        for kind in KINDS:
+            self.call_hook(kind.hook, registrar=functools.partial(self._registrar, kind))
 
-        return register
+    def _registrar(self, kind: Kind, plugin: str) -> Callable:
+        """The `register` callback one plugin gets for one kind."""
+        special = getattr(self, f"_register_{kind.name}", None)
+        return functools.partial(special, plugin) if special else self._simple_registrar(kind, plugin)
 
-    def _simple_registrar(self, kind: str, table: dict, plugin: str):
+    # ------------------------------------------------------------------------------------- registering
+    def _register(self, kind: str, table: dict, name: str, value, plugin: str):
+        if not name or not isinstance(name, str):
+            raise GeobenchError(f"plugin {plugin!r} registered a {kind} without a name")
+        if name in table and self.owner.get((kind, name)) != plugin:
+            other = self.owner.get((kind, name))
+            raise GeobenchError(f"{kind} {name!r} from plugin {plugin!r} clashes with plugin {other!r}")
+        dict.__setitem__(table, name, value)
+        self.owner[(kind, name)] = plugin
+
+    @staticmethod
+    def _name_of(obj, name: str | None, plugin: str, kind: str) -> str:
+        if name:
+            return name
+        if isinstance(obj, str):
+            raise GeobenchError(f"plugin {plugin!r} registered a {kind} by reference ({obj!r}) without name=")
+        return getattr(obj, "name", None) or getattr(obj, "__name__", None)
+
+    def _simple_registrar(self, kind: Kind, plugin: str):
         def register(obj, name: str | None = None):
-            self._register(kind, table, name or getattr(obj, "name", None) or getattr(obj, "__name__", None), obj, plugin)
+            self._register(kind.name, getattr(self, kind.table), self._name_of(obj, name, plugin, kind.name),
+                           _lazy(obj, plugin), plugin)
 
         return register
 
-    def _model_registrar(self, plugin: str):
-        def register(name: str, resolve=None, description: str = "", preset=None):
-            """`resolve()` -> a local folder for `--model NAME`; `preset`: a geobench.presets.ModelPreset."""
-            if resolve is None and preset is None:
-                raise GeobenchError(f"plugin {plugin!r} registered model {name!r} with neither resolve nor preset")
-            if resolve is not None:
-                self._register("model", self.models, name, (resolve, description), plugin)
-            if preset is not None:
-                from geobench.presets import ModelPreset
+    def _register_task(self, plugin: str, task, name: str | None = None, aliases=(), group: str | None = None):
+        real = self._name_of(task, name, plugin, "task")
+        self._register("task", self.tasks, real, _lazy(task, plugin), plugin)
+        if group:
+            self.task_groups[real] = group
+        for alias in aliases:
+            self.aliases[alias] = real
 
-                if not isinstance(preset, ModelPreset):
-                    raise GeobenchError(f"plugin {plugin!r}: preset for {name!r} is not a geobench.presets.ModelPreset")
-                self._register("preset", self.presets, name, preset, plugin)
+    def _register_model(self, plugin: str, name: str, resolve=None, description: str = "", preset=None):
+        """`resolve()` -> a local folder for `--model NAME`; `preset`: a geobench.presets.ModelPreset."""
+        if resolve is None and preset is None:
+            raise GeobenchError(f"plugin {plugin!r} registered model {name!r} with neither resolve nor preset")
+        if resolve is not None:
+            self._register("model", self.models, name, (_lazy(resolve, plugin), description), plugin)
+        if preset is not None:
+            from geobench.presets import ModelPreset
 
-        return register
+            if not isinstance(preset, ModelPreset):
+                raise GeobenchError(f"plugin {plugin!r}: preset for {name!r} is not a geobench.presets.ModelPreset")
+            self._register("preset", self.presets, name, preset, plugin)
+
+    def _register_toy_dataset(self, plugin: str, name: str, export, version: str = "1"):
+        self._register("toy_dataset", self.toy_datasets, name, (_lazy(export, plugin), str(version)), plugin)
 
 
 def _entry_points():
@@ -165,7 +275,7 @@ def _entry_points():
 def load(strict: bool | None = None, extra: list[tuple[str, object]] = ()) -> Registry:
     """Build a fresh registry from the installed plugins (plus `extra` in-process plugins, for tests)."""
     if strict is None:
-        strict = os.environ.get("GEOBENCH_STRICT_PLUGINS", "").lower() in ("1", "true", "yes")
+        strict = env_flag("GEOBENCH_STRICT_PLUGINS")
     pm = pluggy.PluginManager(GROUP)
     pm.add_hookspecs(hookspecs)
     reg = Registry(pm=pm, strict=strict)

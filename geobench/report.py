@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from geobench import stats
+from geobench.atomic import atomic_write
 from geobench.errors import GeobenchError
-from geobench.results import atomic_write, dumps, read_jsonl
+from geobench.results import dumps, read_jsonl
 
 KINDS = ("geolocation", "crossview", "scene")
 MARKER = "report.json"  # marks a folder as a geobench report, which a new report may replace

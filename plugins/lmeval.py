@@ -566,9 +566,9 @@ def _resolve_registered(name: str) -> str:
         return name
     from geobench import plugin_manager
 
-    models = plugin_manager.registry().models
-    if name in models:
-        resolve, _ = models[name]
+    reg = plugin_manager.registry()
+    if name in reg.models:
+        resolve, _ = reg.model(name)
         return str(resolve())
     return name
 

@@ -909,9 +909,9 @@ class CrossViewToy(CVCities):
     def root(self) -> Path:
         if self._root is not None:
             return self._root
-        from geobench.tasks.toyworld import datasets
+        from geobench import toydata
 
-        return datasets.ensure("crossview")
+        return toydata.ensure("crossview")
 
     def data_status(self):
         if self._root is None:
@@ -922,13 +922,9 @@ class CrossViewToy(CVCities):
         return {**super().config(), "difficulty": self.difficulty}
 
 
-def _register_exporter() -> None:
-    from geobench.tasks.toyworld import datasets
-
-    datasets.register_exporter("crossview", export_toy)
-
-
-_register_exporter()
+@hookimpl
+def geobench_register_toy_datasets(register):
+    register("crossview", export_toy)
 
 
 @hookimpl

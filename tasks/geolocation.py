@@ -27,11 +27,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from geobench import data, geo, parse
+from geobench import data, geo, parse, toydata
 from geobench.api import Doc, GenConfig, ImageRef, Task, mean_with_stderr, user
 from geobench.errors import GeobenchError
 from geobench.hookspecs import hookimpl
-from geobench.tasks.toyworld import datasets as toy_datasets
 
 THINK_ANSWER = ("First output the thinking process in <think> </think> tags and then output the final answer in "
                 "<answer> </answer> tags.")
@@ -609,7 +608,7 @@ def export(folder: Path, splits: dict[str, int], seed: int) -> None:
     (folder / "images").mkdir(parents=True, exist_ok=True)
     (folder / "world.json").write_text(json.dumps({"world_seed": TOY_WORLD_SEED, "sample_seed": seed,
                                                    "n_countries": len(world.countries),
-                                                   "toy_version": toy_datasets.TOY_VERSION}, sort_keys=True) + "\n")
+                                                   "toy_version": toydata.TOY_VERSION}, sort_keys=True) + "\n")
     with open(folder / "places.jsonl", "w", encoding="utf-8") as facts_out:
         for split in ("test", "train"):
             n = int(splits.get(split, 0))
@@ -628,7 +627,11 @@ def export(folder: Path, splits: dict[str, int], seed: int) -> None:
 
 
 TOY_EXPORT_VERSION = "1"  # bump when `export` writes anything different
-toy_datasets.register_exporter("geolocation", export, version=TOY_EXPORT_VERSION)
+
+
+@hookimpl
+def geobench_register_toy_datasets(register):
+    register("geolocation", export, version=TOY_EXPORT_VERSION)
 
 
 class GeolocToy(Im2gps3k):
@@ -648,7 +651,7 @@ class GeolocToy(Im2gps3k):
     extra_columns = TOY_META
 
     def root(self) -> Path:
-        return self.folder if self.folder is not None else toy_datasets.ensure("geolocation")
+        return self.folder if self.folder is not None else toydata.ensure("geolocation")
 
     def data_status(self) -> str | None:
         if self.folder is None:

@@ -60,12 +60,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from geobench import parse
+from geobench import parse, toydata
 from geobench.api import Doc, GenConfig, ImageRef, Task, mean_with_stderr, user
 from geobench.data import DataError, benchmark_dir, missing, read_csv, read_jsonl, safe_join, skip
 from geobench.errors import GeobenchError
 from geobench.hookspecs import hookimpl
-from geobench.tasks.toyworld import datasets as toy_datasets
 
 THINK_ANSWER = ("First output the thinking process in <think> </think> tags and then output the final answer in "
                 "<answer> </answer> tags.")
@@ -444,7 +443,7 @@ class SceneToy(GeoChain):
 
     @property
     def folder(self) -> Path:
-        return self._folder if self._folder is not None else toy_datasets.ensure("scene")
+        return self._folder if self._folder is not None else toydata.ensure("scene")
 
     def data_status(self) -> str | None:
         if self._folder is not None:
@@ -603,7 +602,11 @@ def export(folder: Path, splits: dict[str, int], seed: int) -> None:
             _csv_text((*SAMPLE_COLUMNS, *answer_cols), rows), encoding="utf-8")
 
 
-toy_datasets.register_exporter("scene", export)
+
+
+@hookimpl
+def geobench_register_toy_datasets(register):
+    register("scene", export)
 
 
 @hookimpl

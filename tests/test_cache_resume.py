@@ -113,8 +113,8 @@ def test_cache_key_covers_image_bytes(tmp_path):
     """Changing one image's bytes (same path, same doc id) must miss the cache for that doc only."""
     from PIL import Image
 
+    from geobench import toydata as datasets
     from geobench.tasks.geolocation import GeolocToy
-    from geobench.tasks.toyworld import datasets
 
     folder = datasets.build("geolocation", tmp_path / "toy", splits={"test": 4})
     be = CountingBackend()

@@ -18,8 +18,8 @@ from PIL import Image
 
 import geobench
 from geobench import GeobenchError, geo
+from geobench import toydata as datasets
 from geobench.tasks import crossview as cv
-from geobench.tasks.toyworld import datasets
 
 CITY_CENTRES = {"taipei": (25.04, 121.56), "singapore": (1.29, 103.85), "london": (51.507, -0.128),
                 "seattle": (47.61, -122.33), "rio": (-22.91, -43.17), "sydney": (-33.87, 151.21)}

@@ -20,8 +20,8 @@ from PIL import Image
 
 import geobench
 from geobench import GeobenchError, geo, geocode
+from geobench import toydata as toy
 from geobench.tasks import geolocation as G
-from geobench.tasks.toyworld import datasets as toy
 
 PARIS = (48.8566, 2.3522)
 SYDNEY = (-33.8688, 151.2093)

@@ -109,7 +109,7 @@ def test_missing_ground_truth_is_named(runs, tmp_path, monkeypatch):
 
 def test_reference_numbers_beside_yours(tmp_path):
     """im2gps3k read from the toy world's geolocation folder (same layout): the paper's 41.3% @25 km appears."""
-    from geobench.tasks.toyworld.datasets import ensure
+    from geobench.toydata import ensure
 
     res = tmp_path / "results"
     r = run_cli("eval", "--backend", "dummy", "--model", "random", "--tasks", "im2gps3k", "--limit", "4",

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 import geobench
-from geobench.results import atomic_write, load_table, rebuild_tables
+from geobench.atomic import atomic_write
+from geobench.results import load_table, rebuild_tables
 
 
 @pytest.fixture
@@ -79,7 +80,7 @@ def test_results_cli_filters(two_runs):
 
 WRITER = """
 import sys
-from geobench.results import atomic_write
+from geobench.atomic import atomic_write
 big = ("x" * 1_000_000 + "\\n") * 40
 i = 0
 while True:

@@ -26,7 +26,7 @@ def toy(tmp_path_factory) -> Path:
     import geobench.tasks.crossview  # noqa: F401 - registers the exporters
     import geobench.tasks.geolocation  # noqa: F401
     import geobench.tasks.scene  # noqa: F401
-    from geobench.tasks.toyworld import datasets
+    from geobench import toydata as datasets
 
     root = tmp_path_factory.mktemp("scaffold_toy")
     for name in ("crossview", "geolocation", "scene"):

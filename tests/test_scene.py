@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 import geobench
+from geobench import toydata as toy_datasets
 from geobench.errors import GeobenchError
 from geobench.tasks import scene
 from geobench.tasks.scene import BINARY_KEYS, QUESTION_KEYS, GeoChain, SceneJSONL, SceneToy, parse_answer
-from geobench.tasks.toyworld import datasets as toy_datasets
 
 YES = "<answer>yes</answer>"
 ANSWER_COLS = [f"answer_{i}" for i in range(21)]

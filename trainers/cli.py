@@ -70,12 +70,15 @@ def geobench_register_commands(cli):
     @train.command("list")
     def list_trainers():
         """List the registered trainers."""
-        for tname, t in sorted(plugin_manager.registry().trainers.items()):
+        reg = plugin_manager.registry()
+        for tname in sorted(reg.trainers):
+            t = reg.trainer(tname)
             click.echo(f"{tname:8s} {getattr(t, 'description', '')}")
 
-    for tname, trainer in sorted(plugin_manager.registry().trainers.items()):
+    reg = plugin_manager.registry()
+    for tname in sorted(reg.trainers):
         if tname != "list":
-            _make_command(train, tname, trainer)
+            _make_command(train, tname, reg.trainer(tname))
 
     @cli.command("demo")
     @click.option("--out", "-o", default="demo", show_default=True, type=click.Path(file_okay=False),

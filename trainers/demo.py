@@ -98,9 +98,9 @@ def _run_demo(out, sft_steps, grpo_steps, eval_limit, sft_eval_every, grpo_promp
     model = out / "model"
     if not (model / "config.json").is_file():
         build_tiny_model(str(model), seed=seed, width=DEMO_WIDTH)
-    from geobench.tasks.toyworld import datasets
+    from geobench import toydata
 
-    datasets.ensure("crossview")  # the toy world, built once under $GEOBENCH_HOME
+    toydata.ensure("crossview")  # the toy world, built once under $GEOBENCH_HOME
     stage("build model + toy world", t0)
 
     t0 = time.perf_counter()

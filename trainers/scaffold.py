@@ -920,7 +920,7 @@ def _resolve_task(task: str | Task, task_args: str | dict | None, registry) -> T
     instance = reg.task(task)  # unknown names: one-line error with a suggestion
     args = parse_kv(task_args, "--task-args")
     if args:
-        factory = reg.tasks[reg.aliases.get(task, task)]
+        factory = reg.task_factory(task)
         try:
             instance = factory(**args)
         except TypeError as e:

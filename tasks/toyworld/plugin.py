@@ -26,17 +26,17 @@ def geobench_register_commands(cli):
     @click.option("--only", default=None, help="Comma-separated families (default: all registered).")
     def build_cmd(folder, n_test, n_train, seed, only):
         """Build the toy datasets into FOLDER/<family>/ (a new or empty folder per family)."""
+        from geobench import toydata
         from geobench.errors import GeobenchError
-        from geobench.tasks.toyworld import datasets
 
-        names = sorted(datasets.EXPORTERS) if not only else [x.strip() for x in only.split(",") if x.strip()]
-        unknown = [x for x in names if x not in datasets.EXPORTERS]
+        known = toydata.names()
+        names = known if not only else [x.strip() for x in only.split(",") if x.strip()]
+        unknown = [x for x in names if x not in known]
         if unknown:
-            raise GeobenchError(f"unknown toy dataset(s) {', '.join(unknown)}",
-                                hint=f"known: {', '.join(sorted(datasets.EXPORTERS))}")
+            raise GeobenchError(f"unknown toy dataset(s) {', '.join(unknown)}", hint=f"known: {', '.join(known)}")
         splits = {"test": n_test, **({"train": n_train} if n_train else {})}
         for name in names:
             t0 = time.perf_counter()
-            out = datasets.build(name, Path(folder) / name, splits=splits, seed=seed)
+            out = toydata.build(name, Path(folder) / name, splits=splits, seed=seed)
             n_files = sum(1 for p in out.rglob("*") if p.is_file())
             click.echo(f"{name}: {out} ({n_files} files, {time.perf_counter() - t0:.1f} s)")

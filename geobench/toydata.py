@@ -1,33 +1,35 @@
-"""Toy-world datasets on disk: built once, atomically, under a file lock, in the real benchmarks' layouts.
+"""Toy datasets on disk: built once, atomically, under a file lock, in the real benchmarks' layouts.
 
-Each task family registers an exporter `export(folder: Path, splits: dict[str, int], seed: int) -> None` that
-writes its dataset (images + metadata) in the published layout its real-benchmark loader reads, so the toy
-tasks run the real loading code. `ensure(name)` returns the folder, building it on first use; a killed build
-leaves nothing behind and two processes never build the same folder at once.
+Task plugins register each toy dataset through `geobench_register_toy_datasets`: `register(name, export,
+version)`, where `export(folder, splits, seed)` writes images and metadata in the published layout of the
+real benchmark its toy task reads, so the toy tasks run the real loading code. `ensure(name)` returns the
+folder, building it on first use; a killed build leaves nothing behind and two processes never build the
+same folder at once.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
 from pathlib import Path
+
+from geobench.atomic import atomic_dir
 
 TOY_VERSION = "v1"
 DEFAULT_SPLITS = {"test": 200, "train": 1000}
 DEFAULT_SEED = 0
 COMPLETE = ".complete"
 
-Exporter = Callable[[Path, dict[str, int], int], None]
-EXPORTERS: dict[str, Exporter] = {}
-VERSIONS: dict[str, str] = {}
+
+def _registry():
+    from geobench import plugin_manager
+
+    return plugin_manager.registry()
 
 
-def register_exporter(name: str, export: Exporter, version: str = "1") -> None:
-    """Register a family's exporter. Bump `version` whenever its output changes: the default datasets under
-    $GEOBENCH_HOME live in `<name>-<version>/`, so stale data is never reused."""
-    EXPORTERS[name] = export
-    VERSIONS[name] = version
+def names() -> list[str]:
+    """Every registered toy dataset."""
+    return sorted(_registry().toy_datasets)
 
 
 def toy_root() -> Path:
@@ -38,11 +40,10 @@ def toy_root() -> Path:
 def build(name: str, folder: str | os.PathLike, splits: dict[str, int] | None = None,
           seed: int = DEFAULT_SEED) -> Path:
     """Write dataset `name` into `folder` (must not exist yet): into a temp sibling, then rename."""
-    from geobench.results import atomic_dir
-
+    export, _ = _registry().toy_dataset(name)
     folder = Path(folder)
     with atomic_dir(folder) as tmp:
-        EXPORTERS[name](tmp, dict(splits or DEFAULT_SPLITS), seed)
+        export(tmp, dict(splits or DEFAULT_SPLITS), seed)
         (tmp / COMPLETE).write_text(f"{name} seed={seed} splits={splits or DEFAULT_SPLITS}\n")
     return folder
 
@@ -51,7 +52,8 @@ def ensure(name: str) -> Path:
     """The default toy dataset `name` under $GEOBENCH_HOME, built on first use."""
     from filelock import FileLock
 
-    folder = toy_root() / f"{name}-{VERSIONS[name]}"
+    _, version = _registry().toy_dataset(name)
+    folder = toy_root() / f"{name}-{version}"
     if (folder / COMPLETE).exists():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -61,3 +63,9 @@ def ensure(name: str) -> Path:
                 shutil.rmtree(folder)  # an incomplete folder from an older, interrupted layout
             build(name, folder)
     return folder
+
+
+def is_built(name: str) -> bool:
+    """Whether the default toy dataset `name` is already on disk (no build)."""
+    _, version = _registry().toy_dataset(name)
+    return (toy_root() / f"{name}-{version}" / COMPLETE).exists()
