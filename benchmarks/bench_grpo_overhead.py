@@ -50,7 +50,7 @@ def bare_run(args, model_path: str, out: str) -> list[float]:
     from trl import GRPOConfig, GRPOTrainer
 
     from geobench import plugin_manager
-    from geobench.plugins.hf import load_processor
+    from geobench.hfutil import load_processor
     from geobench.trainers.grpo import grpo_dataset
 
     task = plugin_manager.registry().task("crossview_toy")
@@ -100,7 +100,7 @@ def main() -> None:
 
     from transformers.utils import logging as hf_logging
 
-    from geobench.plugins.tiny_model import tiny_model_path
+    from geobench.tinymodel import tiny_model_path
 
     hf_logging.set_verbosity_error()
     model_path = tiny_model_path()

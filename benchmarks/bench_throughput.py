@@ -176,7 +176,7 @@ def _lmeval_class():
     """
     from lm_eval.models.hf_vlms import HFMultimodalLM
 
-    from geobench.plugins.hf import load_processor
+    from geobench.hfutil import load_processor
 
     class HFMultimodalImageOnly(HFMultimodalLM):
         def _create_tokenizer(self, pretrained, tokenizer, revision="main", trust_remote_code=False, **kwargs):
@@ -302,8 +302,8 @@ def run(args, sizes: list, methods: list[str], work: Path) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     from geobench import plugin_manager
-    from geobench.plugins.hf import load_processor
-    from geobench.plugins.tiny_model import build_tiny_model
+    from geobench.hfutil import load_processor
+    from geobench.tinymodel import build_tiny_model
 
     t0 = time.perf_counter()
     path = build_tiny_model(str(work / "tiny"))

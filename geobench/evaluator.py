@@ -12,7 +12,6 @@ import dataclasses
 import datetime as dt
 import functools
 import hashlib
-import inspect
 import random
 import re
 import subprocess
@@ -25,154 +24,17 @@ from typing import Any
 from geobench import data
 from geobench import plugin_manager as plugins
 from geobench.api import Backend, GenConfig, Request, Task, mean_with_stderr
+from geobench.args import batch_size as parse_batch_size
+from geobench.args import parse_kv
 from geobench.cache import ResponseCache, fingerprint_text, prompt_hash, request_key
 from geobench.errors import GeobenchError
 from geobench.presets import find as find_preset
 from geobench.presets import with_suffix
 from geobench.results import RunInfo, SamplesJournal, check_output_dir, rebuild_tables, write_run
+from geobench.selection import make_task, parse_task_args, select_tasks  # noqa: F401 - public here too
 
 ENV_PACKAGES = ("geobench", "torch", "transformers", "trl", "vllm", "pillow", "numpy", "pluggy", "lm-eval")
 ON_ERROR = ("raise", "skip")
-
-
-# --------------------------------------------------------------------------------------------- parsing
-
-
-def parse_kv(text: str | dict | None, what: str) -> dict[str, Any]:
-    """'a=1,b=x' -> {'a': 1, 'b': 'x'} with int/float/bool/None literals; bad syntax is a one-line error."""
-    if text is None:
-        return {}
-    if isinstance(text, dict):
-        return dict(text)
-    out: dict[str, Any] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        if "=" not in part:
-            raise GeobenchError(f"bad {what} {part!r}: expected key=value[,key=value...]")
-        k, v = (x.strip() for x in part.split("=", 1))
-        if not k:
-            raise GeobenchError(f"bad {what} {part!r}: empty key")
-        out[k] = _literal(v)
-    return out
-
-
-def _literal(v: str):
-    low = v.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in ("none", "null"):
-        return None
-    for cast in (int, float):
-        try:
-            return cast(v)
-        except ValueError:
-            pass
-    return v
-
-
-def parse_batch_size(value) -> int | str:
-    if value in (None, ""):
-        return 1
-    if str(value) == "auto":
-        return "auto"
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        raise GeobenchError(f"bad batch size {value!r}: expected a positive integer or 'auto'") from None
-    if n < 1:
-        raise GeobenchError(f"bad batch size {value!r}: expected a positive integer or 'auto'")
-    return n
-
-
-# ---------------------------------------------------------------------------------------------- tasks
-
-
-def select_tasks(reg: plugins.Registry, spec: str | list[str | Task],
-                 task_args: dict[str, dict] | None = None) -> list[Task]:
-    """Resolve 'all', group names, task names and aliases (comma-separated or a list) to task instances;
-    Task instances in a list are used as they are. `task_args` maps a task name to its config (constructor
-    keywords, see `make_task`).
-
-    'all' and groups take only tasks whose data is available; a task named explicitly with missing data
-    is a one-line error saying what is missing.
-    """
-    task_args = task_args or {}
-    items = spec.split(",") if isinstance(spec, str) else list(spec)
-    chosen: dict[str, Task] = {t.name: t for t in items if isinstance(t, Task)}
-    names = [s.strip() for s in items if isinstance(s, str) and s.strip()]
-    if not names and not chosen:
-        raise GeobenchError("no tasks given", hint="try --tasks all, or see `geobench tasks`")
-    for name in names:
-        if name == "all" or (name not in reg.tasks and name not in reg.aliases and _is_group(reg, name)):
-            for tname in sorted(reg.tasks):
-                task = make_task(reg, tname, task_args.get(tname))
-                if (name == "all" or reg.group_of(tname, task) == name) and task.data_status() is None:
-                    chosen.setdefault(task.name, task)
-            continue
-        task = make_task(reg, name, task_args.get(reg.aliases.get(name, name), task_args.get(name)))
-        missing = task.data_status()
-        if missing:
-            raise GeobenchError(f"task {task.name!r}: {missing}")
-        chosen.setdefault(task.name, task)
-    if not chosen:
-        raise GeobenchError(f"no task with available data matches {spec!r}", hint="see `geobench tasks`")
-    unused = sorted(set(task_args) - set(chosen) - {n for n in task_args if reg.aliases.get(n) in chosen})
-    if unused:
-        raise GeobenchError(f"task config given for {', '.join(map(repr, unused))}, which is not being run")
-    return list(chosen.values())
-
-
-def make_task(reg: plugins.Registry, name: str, args: dict | None = None) -> Task:
-    """A registered task built with its config `args` (its constructor's keywords, e.g. crossview_toy's k);
-    unknown keys and bad values are one-line errors naming the task and the keys it knows."""
-    if not args:
-        return reg.task(name)
-    real = reg.real_task_name(name)
-    factory = reg.task_factory(name)  # an unknown name: one line with a suggestion
-    known = _config_keys(factory)
-    if known is not None:
-        unknown = sorted(set(args) - set(known))
-        if unknown:
-            raise GeobenchError(f"task {real!r}: unknown config key{'s' if len(unknown) > 1 else ''} "
-                                f"{', '.join(map(repr, unknown))}", hint=f"known: {', '.join(known) or 'none'}")
-    try:
-        return factory(**args)
-    except GeobenchError as e:
-        raise GeobenchError(f"task {real!r}: {e}") from None
-    except (TypeError, ValueError) as e:
-        raise GeobenchError(f"task {real!r}: bad config {args}: {e}") from None
-
-
-def _config_keys(factory) -> list[str] | None:
-    """The keywords a task factory accepts, following `**kwargs` up a class's bases; None if unknowable."""
-    chain = [c.__init__ for c in factory.__mro__ if "__init__" in vars(c) and c is not object] \
-        if isinstance(factory, type) else [factory]
-    known: list[str] = []
-    for fn in chain:
-        try:
-            params = list(inspect.signature(fn).parameters.values())
-        except (TypeError, ValueError):
-            return None
-        known += [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-                  and p.name != "self" and p.name not in known]
-        if not any(p.kind is p.VAR_KEYWORD for p in params):
-            return known
-    return known if isinstance(factory, type) else None
-
-
-def _task_args(value: str | dict | None, spec) -> dict[str, dict]:
-    """{task: {key: value}} from a per-task dict, or from 'k=v,...' / a flat dict when one task is named."""
-    if not value:
-        return {}
-    if isinstance(value, dict) and all(isinstance(v, dict) for v in value.values()):
-        return {str(k): dict(v) for k, v in value.items()}
-    names = [n.strip() for n in spec.split(",") if n.strip()] if isinstance(spec, str) else \
-        [n for n in spec if isinstance(n, str)]
-    if len(names) != 1 or names[0] == "all":
-        raise GeobenchError("task config without task names needs exactly one task named in --tasks",
-                            hint="or pass {task: {key: value}} to evaluate(task_args=...)")
-    return {names[0]: parse_kv(value, "--task-args")}
-def _is_group(reg: plugins.Registry, name: str) -> bool:
-    return any(reg.group_of(t, reg.task(t)) == name for t in reg.tasks)
 
 
 # -------------------------------------------------------------------------------------------- backends
@@ -240,7 +102,7 @@ def evaluate(
         raise GeobenchError(f"--limit must be >= 1, got {limit}")
     if on_error not in ON_ERROR:
         raise GeobenchError(f"bad --on-error {on_error!r}: expected {' or '.join(ON_ERROR)}")
-    task_list = select_tasks(reg, tasks, _task_args(task_args, tasks))
+    task_list = select_tasks(reg, tasks, parse_task_args(task_args, tasks))
     if not isinstance(model, Backend):
         reg.backend(backend)  # an unknown backend fails now, before any data is read or built
     gen_overrides = parse_kv(gen_kwargs, "--gen-kwargs")

@@ -163,7 +163,7 @@ def _with_image_only_processor(cls):
     if not issubclass(cls, HFMultimodalLM):
         return cls
 
-    from geobench.plugins.hf import load_processor
+    from geobench.hfutil import load_processor
 
     class GeobenchHFMultimodalLM(cls):
         def _create_tokenizer(self, pretrained, tokenizer, revision="main", trust_remote_code=False, **kwargs):
@@ -308,7 +308,7 @@ class LMEvalBackend(Backend):
                               "lm_eval_version": self.lm_eval_version}
         local = _local_folder(args.get("pretrained"))
         if local is not None:
-            from geobench.plugins.hf import folder_hash
+            from geobench.hfutil import folder_hash
 
             # The content decides, not where the folder sits (as for the hf backend).
             args["pretrained"] = os.path.basename(local)

@@ -61,19 +61,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from geobench import hfutil
 from geobench.api import Backend, Completion, GenConfig, Request
+from geobench.args import truthy
 from geobench.errors import GeobenchError
 from geobench.hookspecs import hookimpl
-from geobench.plugins.hf import (
-    DTYPES,
-    _cached_config,
-    _first_line,
-    _flag,
-    _local_folder,
-    _saved_pixels,
-    _snapshot,
-    weights_fingerprint,
-)
 
 INSTALL_HINT = "the vllm backend needs vLLM: pip install 'geobench[vllm]' (GPU machines only; vLLM has no CPU wheel)"
 DEFAULT_CHUNK_SIZE = 512
@@ -81,7 +73,7 @@ ENGINE_ARGS = ("tensor_parallel_size", "gpu_memory_utilization", "max_model_len"
                "min_pixels", "max_pixels", "revision", "trust_remote_code", "seed", "enforce_eager", "max_num_seqs")
 BACKEND_ARGS = ("chunk_size", "batch_size")  # geobench's own; never sent to LLM(...)
 KNOWN_ARGS = ENGINE_ARGS + BACKEND_ARGS
-VLLM_DTYPES = {"auto": "auto", **DTYPES}
+VLLM_DTYPES = {"auto": "auto", **hfutil.DTYPES}
 
 
 # ------------------------------------------------------------------------------------------ validation
@@ -164,9 +156,9 @@ def engine_args(model: str, **model_args) -> dict[str, Any]:
         out["mm_processor_kwargs"] = mm
     if a.get("revision") is not None:
         out["revision"] = str(a["revision"])
-    out["trust_remote_code"] = _flag(a.get("trust_remote_code", False))
+    out["trust_remote_code"] = truthy(a.get("trust_remote_code", False))
     if a.get("enforce_eager") is not None:
-        out["enforce_eager"] = _flag(a["enforce_eager"])
+        out["enforce_eager"] = truthy(a["enforce_eager"])
     return out
 
 
@@ -283,14 +275,14 @@ class VLLMBackend(Backend):
             raise GeobenchError(INSTALL_HINT)
         self.model_id = model
         self.revision = self._engine_args.get("revision")
-        self.local_path = _local_folder(model)
-        if self.local_path is None and (cached := _cached_config(model, self.revision)):
+        self.local_path = hfutil.local_folder(model)
+        if self.local_path is None and (cached := hfutil.cached_config(model, self.revision)):
             self.local_path = os.path.dirname(cached)  # a hub id already in the HF cache: its snapshot folder
         if self.local_path is not None:
             # vLLM loads exactly the folder that was hashed (as `hf` does); the folder is the revision.
             self._engine_args["model"] = self.local_path
             self._engine_args.pop("revision", None)
-        self.hub_repo, self.commit = _snapshot(self.local_path or "")
+        self.hub_repo, self.commit = hfutil.snapshot(self.local_path or "")
         self.llm = None
         self._make_params: Callable[..., Any] | None = None
         self._fingerprint = self._hash_fingerprint()
@@ -321,12 +313,12 @@ class VLLMBackend(Backend):
 
     def _hash_fingerprint(self) -> dict[str, Any]:
         min_px, max_px = self._pixels()
-        return weights_fingerprint("vllm", self, self._engine_args["dtype"], min_px, max_px)
+        return hfutil.weights_fingerprint("vllm", self, self._engine_args["dtype"], min_px, max_px)
 
     def _pixels(self) -> tuple[int | None, int | None]:
         """The pixel budget in use: the model args, else the saved image processor's (None if unknown)."""
         mm = self._engine_args.get("mm_processor_kwargs", {})
-        saved = _saved_pixels(self.local_path) if self.local_path else (None, None)
+        saved = hfutil.saved_pixels(self.local_path) if self.local_path else (None, None)
         return mm.get("min_pixels", saved[0]), mm.get("max_pixels", saved[1])
 
     def fingerprint(self) -> dict[str, Any] | None:
@@ -353,12 +345,12 @@ class VLLMBackend(Backend):
         try:
             from vllm import LLM
         except ImportError as e:
-            raise GeobenchError(f"vLLM is installed but cannot be imported: {_first_line(e)}",
+            raise GeobenchError(f"vLLM is installed but cannot be imported: {hfutil.first_line(e)}",
                                 hint="vLLM pins its own torch; install it in a fresh venv") from None
         try:
             self.llm = LLM(**self._engine_args)
         except Exception as e:  # noqa: BLE001 - every engine start failure becomes one line
-            raise GeobenchError(f"cannot start the vLLM engine for {self.model_id}: {_first_line(e)}",
+            raise GeobenchError(f"cannot start the vLLM engine for {self.model_id}: {hfutil.first_line(e)}",
                                 hint="vLLM's log above has the details; GEOBENCH_DEBUG=1 shows the traceback") from e
         return self.llm
 
@@ -387,7 +379,7 @@ class VLLMBackend(Backend):
             try:
                 params.append(make(**kw))
             except ValueError as e:  # vLLM's validation errors are ValueErrors
-                raise GeobenchError(f"generation settings not accepted by vLLM ({r.task}): {_first_line(e)}") from None
+                raise GeobenchError(f"generation settings not accepted by vLLM ({r.task}): {hfutil.first_line(e)}") from None
         limit = self._engine_args.get("limit_mm_per_prompt") or default_mm_limit(requests)
         for r in requests:
             if len(r.images) > limit.get("image", 0):
@@ -409,7 +401,7 @@ class VLLMBackend(Backend):
                     outputs = llm.chat(messages, [params[i] for i in idxs], use_tqdm=False,
                                        chat_template_content_format="openai")
                 except ValueError as e:  # vLLM rejects a request (e.g. prompt longer than max_model_len)
-                    raise GeobenchError(f"vLLM rejected a request: {_first_line(e)}",
+                    raise GeobenchError(f"vLLM rejected a request: {hfutil.first_line(e)}",
                                         hint="a prompt longer than max_model_len is the usual cause: raise "
                                         "max_model_len or lower max_pixels") from e
                 del messages  # peak memory: this chunk's results + the next chunk's images, not three chunks

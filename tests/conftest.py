@@ -40,7 +40,7 @@ def _isolated(session_home, tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_model_path(session_home) -> str:
     """The built-in tiny Qwen2.5-VL, built once per session into the session's GEOBENCH_HOME."""
-    from geobench.plugins.tiny_model import build_tiny_model
+    from geobench.tinymodel import build_tiny_model
 
     return build_tiny_model(str(session_home / "tiny-model"))
 

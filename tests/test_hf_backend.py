@@ -11,7 +11,8 @@ import pytest
 
 from geobench.api import Completion, GenConfig, ImageRef, Request, user
 from geobench.errors import GeobenchError
-from geobench.plugins.hf import HFBackend, folder_hash, load_processor
+from geobench.hfutil import folder_hash, load_processor
+from geobench.plugins.hf import HFBackend
 
 
 @pytest.fixture(scope="module")

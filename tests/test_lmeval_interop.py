@@ -283,13 +283,13 @@ def test_fingerprint_follows_the_weights_not_the_scheduling(tiny_model_path):
     assert LMEvalBackend(tiny_model_path, "device=cpu,dtype=float32,batch_size=8").fingerprint() == base
     assert LMEvalBackend("hf-multimodal", lm_args(tiny_model_path).replace("float32", "bfloat16")).fingerprint() != base
     assert base["model_args"]["pretrained"] == "tiny-model"  # the folder's name, not where it sits
-    from geobench.plugins.hf import folder_hash
+    from geobench.hfutil import folder_hash
 
     assert base["content_sha256"] == folder_hash(tiny_model_path)
 
 
 def test_registered_model_names_resolve_only_for_weight_loading_types(session_home):
-    from geobench.plugins.tiny_model import tiny_model_path
+    from geobench.tinymodel import tiny_model_path
 
     assert LMEvalBackend("tiny", "device=cpu").args["pretrained"] == tiny_model_path()
     served = LMEvalBackend("tiny", "base_url=http://127.0.0.1:9/v1/chat/completions",

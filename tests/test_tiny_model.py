@@ -9,9 +9,10 @@ import sys
 
 import pytest
 
+import geobench.plugin_manager
+from geobench import tinymodel as tm
 from geobench.errors import GeobenchError
-from geobench.plugins import tiny_model as tm
-from geobench.plugins.hf import folder_hash, load_processor
+from geobench.hfutil import folder_hash, load_processor
 
 
 def test_folder_looks_like_a_real_checkpoint(tiny_model_path):
@@ -109,15 +110,18 @@ def test_hooks_register_model_and_command(tmp_path):
     import click
     from click.testing import CliRunner
 
+    from geobench.plugins import tiny_model as plugin
+
     models = []
-    tm.geobench_register_models(lambda name, resolve, description="": models.append((name, resolve)))
-    assert models == [("tiny", tm.tiny_model_path)]
+    plugin.geobench_register_models(lambda name, resolve, description="": models.append((name, resolve)))
+    assert models == [("tiny", "geobench.tinymodel:tiny_model_path")]
+    assert geobench.plugin_manager.registry().model("tiny")[0] is tm.tiny_model_path
 
     @click.group()
     def cli():
         pass
 
-    tm.geobench_register_commands(cli)
+    plugin.geobench_register_commands(cli)
     result = CliRunner().invoke(cli, ["tiny-model", "build", str(tmp_path / "m"), "--seed", "3"])
     assert result.exit_code == 0, result.output
     assert str(tmp_path / "m") in result.output and "params=" in result.output
@@ -125,7 +129,7 @@ def test_hooks_register_model_and_command(tmp_path):
 
 
 def test_plugin_modules_import_without_torch():
-    code = ("import sys, geobench.plugins.tiny_model, geobench.plugins.hf; "
+    code = ("import sys, geobench.plugins.tiny_model, geobench.plugins.hf, geobench.tinymodel, geobench.hfutil; "
             "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

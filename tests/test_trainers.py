@@ -33,7 +33,7 @@ def scaffold_dir(tmp_path_factory, session_home) -> Path:
 @pytest.fixture
 def no_model_load(monkeypatch):
     """Fail loudly if anything tries to load weights or a processor."""
-    import geobench.plugins.hf as hf
+    import geobench.hfutil as hf
     import geobench.trainers.sft as sft
 
     def boom(*a, **k):

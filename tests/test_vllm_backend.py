@@ -25,7 +25,8 @@ import geobench.plugins.vllm as vb
 from conftest import run_cli
 from geobench.api import Completion, GenConfig, ImageRef, Request, user
 from geobench.errors import GeobenchError
-from geobench.plugins.hf import HFBackend, folder_hash
+from geobench.hfutil import folder_hash
+from geobench.plugins.hf import HFBackend
 from geobench.plugins.vllm import (
     DEFAULT_CHUNK_SIZE,
     INSTALL_HINT,

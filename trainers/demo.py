@@ -72,7 +72,7 @@ def run_demo(out: str | os.PathLike = "demo", *, sft_steps: int = 300, grpo_step
 
 def _run_demo(out, sft_steps, grpo_steps, eval_limit, sft_eval_every, grpo_prompts, seed, quiet) -> dict[str, Any]:
     import geobench
-    from geobench.plugins.tiny_model import build_tiny_model
+    from geobench.tinymodel import build_tiny_model
     from geobench.trainers.grpo import train_grpo
     from geobench.trainers.scaffold import scaffold
     from geobench.trainers.sft import train_sft

@@ -184,7 +184,7 @@ def finish(trainer, cfg: TrainConfig, processor, started: float) -> dict[str, An
 def run_trainer(make, cfg: TrainConfig, model_path: str, resume: bool, started: float) -> dict[str, Any]:
     """Load the processor and the model (from the last complete checkpoint when resuming), build the TRL trainer
     with `make(model, processor)`, train, save; the summary. One path for both trainers, so resume stays right."""
-    from geobench.plugins.hf import load_processor
+    from geobench.hfutil import load_processor
 
     processor = load_processor(model_path)
     ckpt = resume_point(cfg, resume)

@@ -7,7 +7,7 @@ template, image tokens, `mm_token_type_ids`), so images and text work the same w
 
 It saves itself as a real checkpoint's processor (stock class name, legacy layout), so a folder saved here
 loads with plain `AutoProcessor` on a machine that has torchvision, and with
-`geobench.plugins.hf.load_processor` on one that does not. Importing this module imports transformers:
+`geobench.hfutil.load_processor` on one that does not. Importing this module imports transformers:
 import it lazily.
 """
 
