@@ -164,7 +164,7 @@ def plugins_cmd():
 @click.option("--save", "save", default=None, help="Write to this file (atomically) instead of stdout.")
 def results_cmd(output, tasks, metrics, models, checkpoints, compare_reference, fmt, wide, save):
     """Show or export the results table rebuilt from every run folder under --output."""
-    from geobench import results as res
+    from geobench import tables as res
 
     if not os.path.isdir(output):
         raise GeobenchError(f"no results folder {output!r}", hint="run `geobench eval` first or pass --output")

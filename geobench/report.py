@@ -222,7 +222,7 @@ def results_section(runs: list[Run]) -> tuple[Section, Any]:
     """Per task: one row per model/checkpoint, value ± stderr per metric; then the paper's numbers."""
     import pandas as pd
 
-    from geobench.results import TABLE_COLUMNS, compare_with_reference, run_rows, wide_table
+    from geobench.tables import TABLE_COLUMNS, compare_with_reference, run_rows, wide_table
 
     sec = Section("Results")
     df = pd.DataFrame([row for r in runs for row in run_rows(r.folder, r.results)], columns=TABLE_COLUMNS)
@@ -321,7 +321,7 @@ def _latlon(v) -> tuple[float | None, float | None]:
 
 def crossview_section(runs: list[Run], folder: Path) -> Section:
     from geobench import plots
-    from geobench.results import reference_table
+    from geobench.tables import reference_table
 
     sec = Section("Cross-view pairing")
     tasks = tasks_of(runs, "crossview")
@@ -416,7 +416,7 @@ def training_section(runs: list[Run], train_dirs: list[Path], folder: Path) -> S
 
 def build(out: str | os.PathLike, runs: list[Run], train_dirs: list[Path], title: str = "geobench report") -> dict:
     """Write the report folder; returns what report.json holds (sections with their images and notes)."""
-    from geobench.results import export_table
+    from geobench.tables import export_table
 
     with report_dir(Path(out)) as folder:
         results, table = results_section(runs)
@@ -497,7 +497,7 @@ def render(title: str, runs: list[Run], train_dirs: list[Path], sections: list[S
 
 
 def _html_table(df, highlight=None) -> str:
-    from geobench.results import _fmt, tidy_ints
+    from geobench.tables import fmt, tidy_ints
 
     esc = html.escape
     df = tidy_ints(df)
@@ -505,7 +505,7 @@ def _html_table(df, highlight=None) -> str:
     rows = []
     for _, row in df.iterrows():
         cls = " class='mine'" if highlight and highlight(row) else ""
-        rows.append(f"<tr{cls}>" + "".join(f"<td>{esc(_fmt(v) if not isinstance(v, str) else v)}</td>"
+        rows.append(f"<tr{cls}>" + "".join(f"<td>{esc(fmt(v) if not isinstance(v, str) else v)}</td>"
                                            for v in row) + "</tr>")
     return f"<div class='scroll'><table><tr>{head}</tr>{''.join(rows)}</table></div>"
 

@@ -10,7 +10,7 @@ import pytest
 import geobench
 from conftest import run_cli
 from geobench.errors import GeobenchError
-from geobench.results import export_table, filter_table, load_table, wide_table
+from geobench.tables import export_table, filter_table, load_table, wide_table
 
 
 @pytest.fixture(scope="module")

@@ -28,10 +28,10 @@ def main() -> int:
         if name == point and counts[name] == target:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    from geobench import cache, evaluator
+    from geobench import cache, planning
     from geobench.plugins.dummy import DummyBackend
 
-    generate, put, record, replace = DummyBackend.generate, cache.ResponseCache.put, evaluator._record, os.replace
+    generate, put, record, replace = DummyBackend.generate, cache.ResponseCache.put, planning.record, os.replace
 
     def logged_generate(self, requests):
         for i, completion in generate(self, requests):
@@ -54,7 +54,7 @@ def main() -> int:
 
     DummyBackend.generate = logged_generate
     cache.ResponseCache.put = logged_put
-    evaluator._record = counted_record
+    planning.record = counted_record
     os.replace = counted_replace
 
     from geobench.cli import main as cli_main

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from geobench.results import TABLE_COLUMNS
+from geobench.tables import TABLE_COLUMNS
 
 HEADER = ["IMG_ID", "AUTHOR", "LAT", "LON"]
 
