@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from conftest import REPO
-
 import geobench
+from conftest import REPO
 
 RUNS = [
     dict(model="random", tasks="geoloc_toy,crossview_toy,scene_toy", backend="dummy"),

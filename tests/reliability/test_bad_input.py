@@ -185,13 +185,6 @@ def test_cli_error_is_one_line_naming_the_file(bench, tmp_path):
     assert not list(out.glob("*/results.json"))
 
 
-def _cli_has_on_error() -> bool:
-    from geobench.cli import cli
-
-    return any(p.name == "on_error" for p in cli.commands["eval"].params)
-
-
-@pytest.mark.skipif(not _cli_has_on_error(), reason="`geobench eval --on-error` is not wired into the CLI yet")
 def test_cli_on_error_skip_reports_the_skipped_samples(bench, tmp_path):
     image(bench, 1).write_bytes(b"")
     out = tmp_path / "results"
