@@ -50,6 +50,7 @@ class CVCities(CrossViewTask):
         self.cities = {"train": tuple(self.TRAIN_CITIES), "test": tuple(self.TEST_CITIES)}
         if cities:
             self.cities.update({s: tuple(c) for s, c in cities.items()})
+        self.splits = tuple(self.cities)
 
     def _split_cities(self, split: str) -> tuple[str, ...]:
         if split not in self.cities:

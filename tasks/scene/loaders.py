@@ -87,7 +87,7 @@ class GeoChain(SceneTask):
     name = "geochain"
     description = "GeoChain: 13 yes/no + continent, driving side, climate questions per street view"
     default_gen = GenConfig(max_new_tokens=1024)
-    splits = ("test", "mini_test", "train")
+    splits = ("test", "mini_test")  # the dataset card's; any split with a {split}_samples_with_answers.csv works
     source = HubSource(repo_id="sahitiy51/geochain", homepage="https://github.com/sahitiy/geochain")
     source_note = GEOCHAIN_SOURCE
     image_facts = True
@@ -100,6 +100,8 @@ class GeoChain(SceneTask):
         root = root if root is not None else folder
         super().__init__(Path(root) if root is not None else None)
         self.split = split
+        if split not in self.splits:
+            self.splits = (*self.splits, split)
         self.questions = tuple(questions)
         unknown = [q for q in self.questions if q not in QUESTION_KEYS]
         if unknown:

@@ -33,6 +33,7 @@ class SceneToy(GeoChain):
     TOY_PER_QUESTION = {"test": 20, "train": 400}
 
     source = None
+    splits = ("test", "train")
 
     def __init__(self, root: str | Path | None = None, split: str = "test",
                  questions: Iterable[str] = QUESTION_KEYS,
