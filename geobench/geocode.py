@@ -114,3 +114,11 @@ def available() -> bool:
     from importlib.util import find_spec
 
     return find_spec("reverse_geocode") is not None
+
+
+def area_names(lats: list[float], lons: list[float]) -> list[dict[str, str | None]]:
+    """{"country", "city"} per point by offline reverse geocoding; all None if the table is missing."""
+    if not lats or not available():
+        return [{"country": None, "city": None} for _ in lats]
+    p = lookup(lats, lons)
+    return [{"country": str(p.country[i]) or None, "city": str(p.city[i]) or None} for i in range(len(lats))]

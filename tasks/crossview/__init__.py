@@ -22,7 +22,7 @@ TASKS = {"toy:CrossViewToy": "crossview_toy", "loaders:CVCities": "cvcities", "l
 _PUBLIC = {
     "pool": ("Pool", "Query", "Tile", "read_rows"),
     "task": ("CrossViewTask", "QUESTION", "LETTERS", "THINK_ANSWER", "REWARD_SCHEMES", "SHAPED_PARTIAL",
-             "attributes", "similarity", "real_areas"),
+             "attributes", "similarity"),
     "loaders": ("CVCities", "CVUSA", "CVACT", "VIGOR", "University1652"),
     "toy": ("CrossViewToy", "export_toy", "TOY_CLUSTER", "TOY_SPREAD_KM", "TOY_RADIUS_KM", "TOY_ISOLATION_KM",
             "TOY_IMAGE_PX", "TOY_WORLD_SEED", "VISUAL_ATTRS"),

@@ -312,7 +312,7 @@ class CrossViewTask(BenchmarkTask):
         """Per query point (None: unknown), its country and nearest place names, or None."""
         have = [i for i, p in enumerate(points) if p]
         areas: list[dict | None] = [None] * len(points)
-        for i, a in zip(have, real_areas([points[i][0] for i in have], [points[i][1] for i in have]), strict=True):
+        for i, a in zip(have, geocode.area_names([points[i][0] for i in have], [points[i][1] for i in have]), strict=True):
             areas[i] = a
         return areas
 
@@ -321,13 +321,5 @@ class CrossViewTask(BenchmarkTask):
         """Add what is known at the query's point to its facts and truth (real data: the country name)."""
         if area:
             truth.country = area["country"]
-
-
-def real_areas(lats: list[float], lons: list[float]) -> list[dict[str, str | None]]:
-    """Country and nearest-place names by offline reverse geocoding; all None if the table is missing."""
-    if not lats or not geocode.available():
-        return [{"country": None, "city": None} for _ in lats]
-    p = geocode.lookup(lats, lons)
-    return [{"country": str(p.country[i]) or None, "city": str(p.city[i]) or None} for i in range(len(lats))]
 
 

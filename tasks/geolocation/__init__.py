@@ -20,7 +20,7 @@ TASKS = {"toy:GeolocToy": "geoloc_toy", "loaders:Im2gps3k": "im2gps3k", "loaders
 # Public names, imported from their module on first use (`from geobench.tasks.geolocation import Im2gps3k`).
 _PUBLIC = {
     "task": ("GeolocationTask", "PROMPT", "PROMPT_NAMES", "BASE_METRICS", "NAME_METRICS", "THINK_ANSWER",
-             "scaffold_item", "real_areas"),
+             "scaffold_item"),
     "tables": ("CsvBenchmark", "CsvLayout", "IMAGE_EXTENSIONS", "rows_to_docs"),
     "loaders": ("Im2gps3k", "Yfcc4k", "Mp16Reason", "ImageoGss", "Osv5m", "GeolocationFolder", "GeolocationHF"),
     "toy": ("GeolocToy", "export", "TOY_CSV", "TOY_META", "TOY_SPLIT_SEED", "TOY_WORLD_SEED"),

@@ -182,7 +182,7 @@ class GeolocationTask(BenchmarkTask):
         """Each doc's point with its country and city: the benchmark's names, else reverse-geocoded ones."""
         docs = list(self.docs(split, limit))
         named = [d for d in docs if not d.fields.get("country") or not d.fields.get("city")]
-        areas = dict(zip((d.id for d in named), real_areas([d.fields["lat"] for d in named],
+        areas = dict(zip((d.id for d in named), geocode.area_names([d.fields["lat"] for d in named],
                                                            [d.fields["lon"] for d in named]), strict=True)) \
             if named else {}
         items = []
@@ -208,13 +208,5 @@ def scaffold_item(doc: Doc, facts: dict[str, Any], city: str | None,
                   climate=facts.get("climate") or None, vocab=vocab)
     names = ", ".join(x for x in (facts.get("city"), facts.get("country")) if x)
     return ScaffoldItem(doc, facts, truth, f"({lat:.4f}, {lon:.4f})" + (f", {names}" if names else ""))
-
-
-def real_areas(lats: list[float], lons: list[float]) -> list[dict[str, str | None]]:
-    """Country and nearest-place names by offline reverse geocoding; all None if the table is missing."""
-    if not lats or not geocode.available():
-        return [{"country": None, "city": None} for _ in lats]
-    p = geocode.lookup(lats, lons)
-    return [{"country": str(p.country[i]) or None, "city": str(p.city[i]) or None} for i in range(len(lats))]
 
 
