@@ -6,7 +6,7 @@
 Both runs train the same tiny model on the same prompts (`crossview_toy` train split, built by geobench's
 `grpo_dataset` for both, so data preparation is not part of the difference) with the same GRPOConfig
 (batch, generations, completion length, seed). The bare run has one trivial reward (always 0); the geobench
-run uses `geobench.trainers.grpo.train_grpo` with a reward preset (default `geo-r1`: accuracy, format,
+run uses `geobench.trainers.training.grpo.train_grpo` with a reward preset (default `geo-r1`: accuracy, format,
 length, repetition) and its callbacks (train_log.jsonl, processor saved with each checkpoint). Checkpoint
 evaluation is switched off: the target (issue 5) is overhead <= 10 % excluding the evaluation itself.
 
@@ -51,7 +51,7 @@ def bare_run(args, model_path: str, out: str) -> list[float]:
 
     from geobench import plugin_manager
     from geobench.hfutil import load_processor
-    from geobench.trainers.grpo import grpo_dataset
+    from geobench.trainers.training.grpo import grpo_dataset
 
     task = plugin_manager.registry().task("crossview_toy")
     ds = grpo_dataset(task, "train", args.steps * args.batch // args.generations + 8)
@@ -70,7 +70,7 @@ def bare_run(args, model_path: str, out: str) -> list[float]:
 
 
 def geobench_run(args, model_path: str, out: str) -> list[float]:
-    import geobench.trainers.grpo as G
+    import geobench.trainers.training.grpo as G
 
     timer = step_timer()
     real = G.callbacks

@@ -36,7 +36,7 @@ def test_demo_runs_every_stage(tmp_path, session_home):
 
 
 def test_demo_refuses_a_used_folder_and_bad_values(tmp_path):
-    from geobench.trainers.demo import run_demo
+    from geobench.trainers.training.demo import run_demo
 
     with pytest.raises(GeobenchError, match="sft_steps must be > 0"):
         run_demo(tmp_path / "d", sft_steps=0)

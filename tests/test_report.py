@@ -179,7 +179,7 @@ def test_wilson_interval():
 @pytest.mark.slow
 def test_report_of_a_real_training_run_finds_its_logs(tmp_path, tiny_model_path):
     """A real tiny GRPO run evaluates its checkpoints; the report finds train_log.jsonl next to them."""
-    from geobench.trainers.grpo import train_grpo
+    from geobench.trainers.training.grpo import train_grpo
 
     res = tmp_path / "results"
     train_grpo({"model": tiny_model_path, "output_dir": str(tmp_path / "grpo"), "rewards": "tiny",

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geobench import GeobenchError, geo, plugin_manager
-from geobench.api import Doc
+from geobench.api import Doc, Task
 from geobench.trainers import rewards as R
 
 NAMES = ["format", "accuracy", "accuracy_signed", "accuracy_released", "length", "length_monotone", "repetition",
@@ -311,7 +311,7 @@ def test_task_reward_geoloc_toy():
 
 
 def test_task_reward_lower_is_better_and_default_metric():
-    class Fake:
+    class Fake(Task):  # the Task contract (geobench.api) declares reward_metric
         name = "fake"
         higher_is_better = {"err": False, "acc": True}
 
@@ -459,3 +459,12 @@ def test_presets():
 def test_no_torch_at_import():
     code = "import sys, geobench.trainers.rewards; assert 'torch' not in sys.modules, 'torch imported'"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_entry_point_registers_every_reward_by_reference():
+    import geobench.trainers.rewards as entry
+    from geobench.trainers.rewards import presets
+
+    assert {n: getattr(presets, a) for n, a in entry.BUILTIN.items()} == presets.REWARDS
+    reg = plugin_manager.load()
+    assert all(reg.reward(n) is presets.REWARDS[n] for n in entry.BUILTIN)

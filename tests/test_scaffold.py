@@ -16,6 +16,7 @@ import pytest
 from conftest import run_cli
 from geobench.errors import GeobenchError
 from geobench.trainers import scaffold as sc
+from geobench.trainers.scaffold import writer
 
 TEACHER_A = "<think>x</think><answer>A</answer>"
 
@@ -207,7 +208,7 @@ def test_cues_are_checked_and_ambiguous_exemplars_rejected(toy, tmp_path):
     with pytest.raises(GeobenchError, match="unknown attribute.*climat"):
         sc.scaffold(task, tmp_path / "typo", style="tiles", cues=["climat"])
     report = sc.scaffold(task, tmp_path / "gen", style="tiles", cues=iter(["climate"]))  # a generator, used once
-    ambiguous = sum(sc._cue_matches(it, ("climate",)) != 1 for it in items(toy, "crossview_toy"))
+    ambiguous = sum(writer._cue_matches(it, ("climate",)) != 1 for it in items(toy, "crossview_toy"))
     assert report["reasons"].get("ambiguous_cues", 0) == ambiguous and report["kept"] == report["n_docs"] - ambiguous
     for row in rows(tmp_path / "gen"):
         assert row["messages"][-1]["content"][0]["text"].count(", yes") == 1
@@ -224,7 +225,7 @@ def test_out_dir_must_be_new_or_empty_and_failures_leave_nothing(toy, tmp_path, 
     def boom(*a, **k):
         raise RuntimeError("killed mid-write")
 
-    monkeypatch.setattr(sc, "to_record", boom)
+    monkeypatch.setattr(writer, "to_record", boom)
     with pytest.raises(RuntimeError):
         sc.scaffold(tasks(toy)["crossview_toy"], tmp_path / "half", limit=4)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "full"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from geobench.errors import GeobenchError
-from geobench.trainers.config import load_config, parse_set
+from geobench.trainers.training.config import load_config, parse_set
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -34,12 +34,12 @@ def scaffold_dir(tmp_path_factory, session_home) -> Path:
 def no_model_load(monkeypatch):
     """Fail loudly if anything tries to load weights or a processor."""
     import geobench.hfutil as hf
-    import geobench.trainers.sft as sft
+    import geobench.trainers.training.run as run
 
     def boom(*a, **k):
         raise AssertionError("model loaded before validation")
 
-    monkeypatch.setattr(sft, "load_model", boom)
+    monkeypatch.setattr(run, "load_model", boom)
     monkeypatch.setattr(hf, "load_processor", boom)
 
 
@@ -90,7 +90,7 @@ def test_shipped_configs_validate(tmp_path, scaffold_dir):
 
 
 def test_errors_come_before_model_load(tmp_path, no_model_load):
-    from geobench.trainers.grpo import train_grpo
+    from geobench.trainers.training.grpo import train_grpo
 
     base = {"output_dir": str(tmp_path / "o"), "dataset": {"task": "crossview_toy"}, "per_device_batch_size": 2,
             "num_generations": 2}
@@ -107,8 +107,8 @@ def test_errors_come_before_model_load(tmp_path, no_model_load):
 def test_grpo_dataset_interleaves_images():
     from trl.data_utils import prepare_multimodal_messages
 
-    from geobench.trainers.config import from_dict
-    from geobench.trainers.grpo import grpo_dataset, resolve_task
+    from geobench.trainers.training.config import from_dict
+    from geobench.trainers.training.grpo import grpo_dataset, resolve_task
 
     cfg = from_dict({"output_dir": "o", "dataset": {"task": "crossview_toy"}, "num_generations": 2,
                      "per_device_batch_size": 2}, "grpo")
@@ -138,7 +138,7 @@ def _table_rows(results: Path) -> list[dict]:
 def test_sft_checkpoints_load_and_are_evaluated(tmp_path, tiny_model_path, scaffold_dir):
     from geobench.api import GenConfig, Request
     from geobench.plugins.hf import HFBackend
-    from geobench.trainers.sft import train_sft
+    from geobench.trainers.training.sft import train_sft
 
     out, results = tmp_path / "sft", tmp_path / "results"
     summary = train_sft({"model": tiny_model_path, "output_dir": str(out), "dataset": str(scaffold_dir),
@@ -165,7 +165,7 @@ def test_sft_checkpoints_load_and_are_evaluated(tmp_path, tiny_model_path, scaff
 
 
 def test_sft_background_evaluation_covers_every_checkpoint(tmp_path, tiny_model_path, scaffold_dir):
-    from geobench.trainers.sft import train_sft
+    from geobench.trainers.training.sft import train_sft
 
     base = {"model": tiny_model_path, "dataset": str(scaffold_dir), "max_steps": 2, "save_steps": 1,
             "per_device_batch_size": 2, "eval_tasks": ["crossview_toy"], "eval_limit": 2,
@@ -181,7 +181,7 @@ def test_sft_background_evaluation_covers_every_checkpoint(tmp_path, tiny_model_
 
 
 def test_sft_lora_checkpoint_is_merged_for_eval(tmp_path, tiny_model_path, scaffold_dir):
-    from geobench.trainers.sft import train_sft
+    from geobench.trainers.training.sft import train_sft
 
     out, results = tmp_path / "lora", tmp_path / "results"
     train_sft({"model": tiny_model_path, "output_dir": str(out), "dataset": str(scaffold_dir), "max_steps": 1,
@@ -194,7 +194,7 @@ def test_sft_lora_checkpoint_is_merged_for_eval(tmp_path, tiny_model_path, scaff
 
 
 def test_grpo_two_steps_checkpoint_and_eval(tmp_path, tiny_model_path):
-    from geobench.trainers.grpo import train_grpo
+    from geobench.trainers.training.grpo import train_grpo
 
     out, results = tmp_path / "grpo", tmp_path / "results"
     summary = train_grpo({"model": tiny_model_path, "output_dir": str(out), "rewards": "tiny",

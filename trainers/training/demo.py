@@ -4,8 +4,10 @@
     -> scaffold (fact-checked template chain-of-thought)  ->  SFT  ->  GRPO (shaped pairing reward)
     -> every checkpoint evaluated into <out>/results/table.csv  ->  table printed, plots + report written
 
-Everything it runs is the public machinery (`geobench.evaluate`, `scaffold`, `train_sft`, `train_grpo`, the
-on-save evaluation callback); the demo only picks settings. Why these settings (measured on 2 CPU cores,
+Everything it runs is the public machinery (`geobench.evaluate`, the `geobench scaffold` command, the `sft` and
+`grpo` trainers from the registry, the on-save evaluation callback); the demo only picks settings. It lives in
+the trainers' unit because the trainers' entry point registers `geobench demo`; it reaches the scaffold plugin
+(another unit) only through the command that plugin adds to the core CLI. Why these settings (measured on 2 CPU cores,
 /work/shared/notes/learnability*.md and the README's Training section):
 - Task: toy cross-view pairing, k = 4 (chance 25 %), difficulty "easy" with differ_in "climate": the three
   negatives come from anywhere in the toy world and the four tiles have four different climates (land cover),
@@ -31,19 +33,26 @@ were met.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
+import geobench
+from geobench import cli, plugin_manager, toydata
+from geobench.atomic import atomic_write
 from geobench.errors import GeobenchError
+from geobench.tinymodel import build_tiny_model
 
 TASK = "crossview_toy"
 TASK_ARGS = {"difficulty": "easy", "differ_in": "climate", "k": 4}
 CUES = ["climate"]  # what the scaffolded think names: "<ground climate>; A: <tile climate>, no; B: ..., yes; ..."
 DEMO_WIDTH = 128
 MAX_TOKENS = 80  # the think above is ~60 tokens of the tiny model's tokenizer
+REPORT_FILE = "scaffold_report.json"  # what `geobench scaffold` writes next to train.jsonl
 
 
 def _eval_settings(limit: int) -> dict[str, Any]:
@@ -63,20 +72,13 @@ def run_demo(out: str | os.PathLike = "demo", *, sft_steps: int = 300, grpo_step
     """Run the demo into `out` (must not hold an earlier demo) and return its summary (also <out>/summary.json).
     `quiet`: nothing on stdout/stderr (TRL's progress bars and log lines included); errors still raise."""
     if quiet:
-        import contextlib
-
         with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
             return _run_demo(out, sft_steps, grpo_steps, eval_limit, sft_eval_every, grpo_prompts, seed, quiet)
     return _run_demo(out, sft_steps, grpo_steps, eval_limit, sft_eval_every, grpo_prompts, seed, quiet)
 
 
 def _run_demo(out, sft_steps, grpo_steps, eval_limit, sft_eval_every, grpo_prompts, seed, quiet) -> dict[str, Any]:
-    import geobench
-    from geobench.tinymodel import build_tiny_model
-    from geobench.trainers.grpo import train_grpo
-    from geobench.trainers.scaffold import scaffold
-    from geobench.trainers.sft import train_sft
-
+    reg = plugin_manager.registry()
     out = Path(out)
     if any((out / p).exists() for p in ("summary.json", "sft", "scaffold", "results/demo-base")):
         raise GeobenchError(f"{out} already holds a demo run", hint="pass another --out or delete the folder")
@@ -98,8 +100,6 @@ def _run_demo(out, sft_steps, grpo_steps, eval_limit, sft_eval_every, grpo_promp
     model = out / "model"
     if not (model / "config.json").is_file():
         build_tiny_model(str(model), seed=seed, width=DEMO_WIDTH)
-    from geobench import toydata
-
     toydata.ensure("crossview")  # the toy world, built once under $GEOBENCH_HOME
     stage("build model + toy world", t0)
 
@@ -112,11 +112,11 @@ def _run_demo(out, sft_steps, grpo_steps, eval_limit, sft_eval_every, grpo_promp
     points = [{"stage": "base", "step": 0, "acc": acc, "stderr": err}]
 
     t0 = time.perf_counter()
-    report = scaffold(TASK, out / "scaffold", style="tiles", cues=CUES, task_args=TASK_ARGS, seed=seed)
+    report = _scaffold(reg, out / "scaffold", seed)
     stage("scaffold", t0, kept=report["kept"])
 
     t0 = time.perf_counter()
-    sft = train_sft({"model": str(model), "output_dir": str(out / "sft"), "run_name": "demo-sft",
+    sft = reg.trainer("sft").train({"model": str(model), "output_dir": str(out / "sft"), "run_name": "demo-sft",
                      "dataset": str(out / "scaffold"), "lr": 1e-3, "max_steps": sft_steps,
                      "per_device_batch_size": 16, "save_steps": min(sft_eval_every, sft_steps),
                      "logging_steps": 10, "eval_output": str(results), "seed": seed,
@@ -129,7 +129,7 @@ def _run_demo(out, sft_steps, grpo_steps, eval_limit, sft_eval_every, grpo_promp
     stage("SFT", t0, steps=sft["global_step"], acc=points[-1]["acc"])
 
     t0 = time.perf_counter()
-    grpo = train_grpo({"model": str(out / "sft"), "output_dir": str(out / "grpo"), "run_name": "demo-grpo",
+    grpo = reg.trainer("grpo").train({"model": str(out / "sft"), "output_dir": str(out / "grpo"), "run_name": "demo-grpo",
                        "dataset": {"task": TASK, "split": "train", "task_args": TASK_ARGS}, "rewards": "tiny",
                        "num_generations": 8, "per_device_batch_size": 8 * grpo_prompts, "beta": 0.04, "temperature": 1.0,
                        "max_completion_length": MAX_TOKENS, "lr": 2e-4, "max_steps": grpo_steps,
@@ -153,10 +153,23 @@ def _run_demo(out, sft_steps, grpo_steps, eval_limit, sft_eval_every, grpo_promp
                "points": points, "final": best, "targets": targets, "stages": stages,
                "seconds": round(time.perf_counter() - started, 1), "sft_steps": sft_steps, "grpo_steps": grpo_steps,
                "seed": seed, "results": str(results / "table.csv"), **figures}
-    from geobench.results import atomic_write
-
     atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _scaffold(reg: plugin_manager.Registry, folder: Path, seed: int) -> dict[str, Any]:
+    """`geobench scaffold` on the demo's task (tiles template, the one cue), through the command the scaffold
+    plugin adds to the core CLI (its table is not printed); the scaffold report."""
+    if "scaffold" not in cli.cli.commands:  # called from Python: the plugins' commands are not added yet
+        reg.call_hook("geobench_register_commands", cli=cli.cli)
+    if "scaffold" not in cli.cli.commands:
+        raise GeobenchError("the demo needs the `scaffold` plugin (geobench scaffold), which is not loaded")
+    task_args = ",".join(f"{k}={v}" for k, v in TASK_ARGS.items())
+    with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
+        cli.cli.main(args=["scaffold", "--task", TASK, "--out", str(folder), "--style", "tiles",
+                           "--cues", ",".join(CUES), "--task-args", task_args, "--seed", str(seed)],
+                     prog_name="geobench", standalone_mode=False)
+    return json.loads((folder / REPORT_FILE).read_text())
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -180,9 +193,7 @@ def format_summary(summary: dict[str, Any]) -> str:
 def _plots(out: Path, points: list[dict], chance: float, sft_steps: int) -> dict[str, str]:
     """The demo's accuracy curve (base -> SFT -> GRPO on one step axis) and the HTML report of every run and
     training log. A failure here is reported, not fatal: the numbers are already in the results table."""
-    import warnings
-
-    try:
+    try:  # imported here so that a broken plotting stack (matplotlib) costs only the figures
         from geobench import plots, report
 
         curve = {f"{TASK} (k={TASK_ARGS['k']}, differ_in={TASK_ARGS['differ_in']})": {

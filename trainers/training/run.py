@@ -1,11 +1,9 @@
-"""`geobench train sft`: TRL SFTTrainer on a scaffold folder (Geo-R1's "scaffolding" stage).
+"""What the SFT and GRPO trainers share: model resolution, TrainingArguments fields, model loading, callbacks,
+and `run_trainer`, the one path (processor, resume checkpoint, model, train, save) both take, so resume stays
+right for both.
 
-Data: `trainers.scaffold.load(folder)` -> columns `messages` (user content with `{"type": "image"}` placeholders
-in place, assistant text) and `images` (decoded). `max_length=None` so image tokens are never truncated;
-`assistant_only_loss=True` trains on the answer only. Full fine-tune, or LoRA with `lora:`.
-
-The helpers here (model resolution, TrainingArguments fields, callbacks, output folder checks) are shared with
-`trainers.grpo`.
+torch, transformers, peft and yaml are imported where they are used: the trainer modules that import this one
+are loaded by `geobench train list`, which must not import them.
 """
 
 from __future__ import annotations
@@ -15,72 +13,22 @@ import time
 from pathlib import Path
 from typing import Any
 
+from geobench import hfutil, plugin_manager
 from geobench.errors import GeobenchError
-from geobench.trainers.config import TrainConfig, check_trl_keys, load_config
-
-# ------------------------------------------------------------------------------------------ shared helpers
+from geobench.evaluator import resolve_model
+from geobench.selection import select_tasks
+from geobench.trainers.training.checkpoints import checkpoints, resume_point
+from geobench.trainers.training.config import TrainConfig, load_config
 
 
 def resolve_model_path(cfg: TrainConfig, registry=None) -> str:
     """`tiny` (or any registered model name) -> its local folder; a folder must hold config.json."""
-    from geobench import plugin_manager
-    from geobench.evaluator import resolve_model
-
     reg = registry or plugin_manager.registry()
     path = resolve_model(reg, cfg.model)
     if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "config.json")):
         raise GeobenchError(f"model folder {path!r} has no config.json")
     return path
 
-
-def checkpoints(out: Path) -> list[Path]:
-    """checkpoint-N folders in step order."""
-    found = [p for p in out.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
-    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
-
-
-def is_complete(ckpt: Path) -> bool:
-    """HF Trainer writes trainer_state.json last (after weights, optimizer and RNG state), without a rename:
-    a checkpoint killed mid-save lacks it or holds a cut-off copy."""
-    import json
-
-    try:
-        json.loads((ckpt / "trainer_state.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return True
-
-
-def check_output_dir(cfg: TrainConfig, resume: bool) -> Path:
-    out = Path(cfg.output_dir)
-    ckpts = checkpoints(out) if out.is_dir() else []
-    if ckpts and not resume:
-        raise GeobenchError(f"output_dir {str(out)!r} already holds checkpoints",
-                            hint="pass --resume to continue, or choose a new output_dir")
-    return out
-
-
-def resume_point(cfg: TrainConfig, resume: bool) -> str | None:
-    """The last complete checkpoint to resume from (None: start at step 0, e.g. a run killed before its first
-    save, so a job script can always pass --resume); later, half-written ones (a kill during a save) are
-    removed so the run writes them again."""
-    if not resume:
-        return None
-    import shutil
-    import warnings
-
-    ckpts = checkpoints(Path(cfg.output_dir))
-    done = [i for i, c in enumerate(ckpts) if is_complete(c)]
-    last = done[-1] if done else -1
-    main = os.environ.get("RANK", "0") == "0"  # under accelerate launch every process runs this
-    for bad in ckpts[last + 1:]:
-        if main:
-            warnings.warn(f"removing {bad}: its save was interrupted", stacklevel=2)
-            shutil.rmtree(bad, ignore_errors=True)
-    if last < 0:
-        warnings.warn(f"--resume: no complete checkpoint in {cfg.output_dir!r}; starting from step 0", stacklevel=2)
-        return None
-    return str(ckpts[last])
 
 
 def use_cpu() -> bool:
@@ -140,7 +88,8 @@ def peft_config(cfg: TrainConfig):
 
 
 def callbacks(cfg: TrainConfig, processor, model_path: str) -> list:
-    from geobench.trainers.callback import EvalOnSave, JsonlLogger, SaveProcessor
+    # the callbacks subclass transformers' TrainerCallback: imported here for the reason in the docstring
+    from geobench.trainers.training.callbacks import EvalOnSave, JsonlLogger, SaveProcessor
 
     cbs = [SaveProcessor(processor), JsonlLogger(Path(cfg.output_dir) / "train_log.jsonl")]
     if cfg.eval_tasks:
@@ -155,9 +104,6 @@ def check_eval_tasks(cfg: TrainConfig, registry=None) -> None:
     """Unknown eval task names fail before the model loads, not at the first checkpoint."""
     if not cfg.eval_tasks:
         return
-    from geobench import plugin_manager
-    from geobench.evaluator import select_tasks
-
     select_tasks(registry or plugin_manager.registry(), list(cfg.eval_tasks), cfg.eval_task_args or None)
 
 
@@ -184,9 +130,7 @@ def finish(trainer, cfg: TrainConfig, processor, started: float) -> dict[str, An
 def run_trainer(make, cfg: TrainConfig, model_path: str, resume: bool, started: float) -> dict[str, Any]:
     """Load the processor and the model (from the last complete checkpoint when resuming), build the TRL trainer
     with `make(model, processor)`, train, save; the summary. One path for both trainers, so resume stays right."""
-    from geobench.hfutil import load_processor
-
-    processor = load_processor(model_path)
+    processor = hfutil.load_processor(model_path)
     ckpt = resume_point(cfg, resume)
     model = load_model(model_path, cfg, resume_from=ckpt)
     write_config(cfg)
@@ -203,47 +147,3 @@ def as_config(config: TrainConfig | str | os.PathLike | dict | None, kind: str, 
     if isinstance(config, dict):
         return load_config(None, kind, overrides, extra=config)
     return load_config(config, kind, overrides)
-
-
-# ------------------------------------------------------------------------------------------------- SFT
-
-
-def sft_dataset(cfg: TrainConfig):
-    from geobench.trainers import scaffold
-
-    ds = scaffold.load(cfg.dataset.path, split=cfg.dataset.split)
-    if cfg.dataset.limit:
-        ds = ds.select(range(min(cfg.dataset.limit, len(ds))))
-    missing = {"messages", "images"} - set(ds.column_names)
-    if missing:
-        raise GeobenchError(f"dataset {cfg.dataset.path!r} lacks column(s) {', '.join(sorted(missing))}")
-    return ds.select_columns(["messages", "images"])
-
-
-def train_sft(config: TrainConfig | str | os.PathLike | dict, overrides=(), resume: bool = False) -> dict[str, Any]:
-    """Run SFT; returns a summary (steps, checkpoints, evaluated checkpoints, seconds)."""
-    started = time.perf_counter()
-    cfg = as_config(config, "sft", overrides)
-    check_trl_keys(cfg)
-    check_output_dir(cfg, resume)
-    check_eval_tasks(cfg)
-    model_path = resolve_model_path(cfg)
-    dataset = sft_dataset(cfg)
-
-    from trl import SFTConfig, SFTTrainer
-
-    args = SFTConfig(**common_args(cfg), max_length=cfg.max_length, assistant_only_loss=cfg.assistant_only_loss)
-    return run_trainer(lambda model, processor: SFTTrainer(
-        model=model, args=args, train_dataset=dataset, processing_class=processor, peft_config=peft_config(cfg),
-        callbacks=callbacks(cfg, processor, model_path)), cfg, model_path, resume, started)
-
-
-class SFT:
-    """The `sft` trainer (registered through `geobench_register_trainers`)."""
-
-    name = "sft"
-    description = "TRL SFTTrainer on a scaffold folder (chain-of-thought exemplars), full or LoRA"
-
-    @staticmethod
-    def train(config, overrides=(), resume: bool = False) -> dict[str, Any]:
-        return train_sft(config, overrides, resume)

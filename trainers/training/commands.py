@@ -1,35 +1,16 @@
-"""The trainers plugin: registers the `sft` and `grpo` trainers and the `geobench train` command group.
-
-    geobench train sft  --config configs/sft_tiny.yaml  [--set key=value ...] [--resume]
-    geobench train grpo --config configs/grpo_tiny.yaml [--set key=value ...] [--resume]
-    geobench train list
-
-`geobench train NAME` dispatches to the trainer registered under NAME (`geobench_register_trainers`), so a
-third-party trainer plugin gets its own subcommand too. A trainer is an object with `name` and
-`train(config_path, overrides, resume) -> summary dict`. Torch/TRL are imported only when a trainer runs.
-"""
+"""The `geobench train` group (one subcommand per registered trainer, plus `list`) and `geobench demo`."""
 
 from __future__ import annotations
 
 import json
 
-from geobench.hookspecs import hookimpl
+import click
 
-
-@hookimpl
-def geobench_register_trainers(register):
-    from geobench.trainers.grpo import GRPO
-    from geobench.trainers.sft import SFT
-
-    register(SFT, name="sft")
-    register(GRPO, name="grpo")
+from geobench import plugin_manager
+from geobench.trainers.training.demo import format_summary, run_demo
 
 
 def _run(name: str, config: str | None, overrides: tuple[str, ...], resume: bool, as_json: bool) -> None:
-    import click
-
-    from geobench import plugin_manager
-
     trainer = plugin_manager.registry().trainer(name)
     summary = trainer.train(config, overrides, resume=resume)
     if as_json:
@@ -43,12 +24,10 @@ def _run(name: str, config: str | None, overrides: tuple[str, ...], resume: bool
         click.echo(f"  evaluated step {ev['step']} ({ev['seconds']:.1f} s)")
 
 
-def _make_command(group, name: str, trainer) -> None:
-    import click
-
-    @group.command(name, help=getattr(trainer, "description", None) or f"Train with the {name!r} trainer.")
+def _trainer_command(name: str, trainer) -> click.Command:
+    @click.command(name, help=getattr(trainer, "description", None) or f"Train with the {name!r} trainer.")
     @click.option("--config", "-c", "config", type=click.Path(dir_okay=False), default=None,
-                  help="YAML config (keys: see trainers/config.py or the README's Training section).")
+                  help="YAML config (keys: see trainers/training/config.py or the README's Training section).")
     @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                   help="Override a config key (repeatable; dotted for nested: lora.r=8, trl.bf16=true).")
     @click.option("--resume", is_flag=True, help="Resume from the last checkpoint in output_dir.")
@@ -56,14 +35,26 @@ def _make_command(group, name: str, trainer) -> None:
     def command(config, overrides, resume, as_json):
         _run(name, config, tuple(overrides), resume, as_json)
 
+    return command
 
-@hookimpl
-def geobench_register_commands(cli):
-    import click
 
-    from geobench import plugin_manager
+class TrainGroup(click.Group):
+    """`geobench train NAME`: a subcommand per registered trainer, built when asked for, so `geobench --help`
+    loads no trainer (and a third-party trainer plugin gets its subcommand too)."""
 
-    @cli.group("train")
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(plugin_manager.registry().trainers))
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        reg = plugin_manager.registry()
+        if command is None and name in reg.trainers:
+            command = _trainer_command(name, reg.trainer(name))
+        return command
+
+
+def add_commands(cli: click.Group) -> None:
+    @cli.group("train", cls=TrainGroup)
     def train():
         """Train a model (SFT scaffolding, GRPO elevating); every checkpoint is evaluated into the results table."""
 
@@ -75,15 +66,10 @@ def geobench_register_commands(cli):
             t = reg.trainer(tname)
             click.echo(f"{tname:8s} {getattr(t, 'description', '')}")
 
-    reg = plugin_manager.registry()
-    for tname in sorted(reg.trainers):
-        if tname != "list":
-            _make_command(train, tname, reg.trainer(tname))
-
     @cli.command("demo")
     @click.option("--out", "-o", default="demo", show_default=True, type=click.Path(file_okay=False),
                   help="Folder for the model, data, checkpoints, results/ and report/.")
-    @click.option("--sft-steps", type=int, default=None, help="SFT steps (default: see trainers/demo.py).")
+    @click.option("--sft-steps", type=int, default=None, help="SFT steps (default: see trainers/training/demo.py).")
     @click.option("--grpo-steps", type=int, default=None, help="GRPO steps (16 prompts x 8 rollouts each).")
     @click.option("--eval-limit", type=int, default=None, help="Test documents per evaluation.")
     @click.option("--sft-eval-every", type=int, default=None, help="Evaluate an SFT checkpoint every N steps.")
@@ -93,8 +79,6 @@ def geobench_register_commands(cli):
     def demo(out, sft_steps, grpo_steps, eval_limit, sft_eval_every, grpo_prompts, seed, quiet):
         """The whole method in miniature on a CPU: toy world + small model -> base eval -> scaffold -> SFT -> GRPO,
         every checkpoint evaluated; prints the table, writes plots and an HTML report."""
-        from geobench.trainers.demo import format_summary, run_demo
-
         kwargs = {k: v for k, v in (("sft_steps", sft_steps), ("grpo_steps", grpo_steps), ("eval_limit", eval_limit),
                                     ("sft_eval_every", sft_eval_every), ("grpo_prompts", grpo_prompts))
                   if v is not None}

@@ -10,7 +10,7 @@ Dataset, one row per doc of `dataset.task` / `dataset.split`:
   (lists of dicts such as `candidates`, dicts) are stored as JSON strings: Arrow cannot hold the per-tile
   attribute dicts of differing keys as one struct type, and `trainers.rewards` accepts JSON for them.
 
-Rewards: `rewards: <preset>` (`trainers.rewards.REWARD_PRESETS`) or a list of registered reward names with
+Rewards: `rewards: <preset>` (`geobench.trainers.rewards.REWARD_PRESETS`) or a list of registered reward names with
 weights; the entry `task` (or `task:<metric>`) is the task's own `score` as a reward (`rewards.task_reward`).
 Weights become `GRPOConfig.reward_weights` (TRL sums the weighted rewards).
 """
@@ -22,13 +22,22 @@ import os
 import time
 from typing import Any
 
+from geobench import messages as chat
+from geobench import plugin_manager
+from geobench.api import Trainer, message_images
 from geobench.errors import GeobenchError
-from geobench.trainers.config import TrainConfig, check_trl_keys, reward_spec
-from geobench.trainers.sft import (
+from geobench.selection import task_from_spec
+
+# Cross-unit import, the one left in this unit: reward presets and the task-as-reward adapter live in the
+# rewards plugin and have no registry table or core home yet (see the branch report).
+from geobench.trainers.rewards import preset as reward_preset
+from geobench.trainers.rewards import task_reward
+from geobench.trainers.training.checkpoints import check_output_dir
+from geobench.trainers.training.config import TrainConfig, check_trl_keys, reward_spec
+from geobench.trainers.training.run import (
     as_config,
     callbacks,
     check_eval_tasks,
-    check_output_dir,
     common_args,
     peft_config,
     resolve_model_path,
@@ -39,20 +48,9 @@ RESERVED = {"prompt", "images", "image", "doc_id"}
 
 
 def _placeholder_messages(messages: list[dict]) -> list[dict]:
-    out = []
-    for m in messages:
-        content = m.get("content")
-        if isinstance(content, list):
-            parts = []
-            for c in content:
-                if c.get("type") == "image":
-                    parts.append({"type": "image", "text": None})
-                else:
-                    parts.append({"type": "text", "text": c.get("text", "")})
-            out.append({"role": m["role"], "content": parts})
-        else:
-            out.append({"role": m["role"], "content": [{"type": "text", "text": str(content)}]})
-    return out
+    """The chat with every image part replaced by an empty placeholder, every content a list of parts."""
+    return chat.convert(messages, image=lambda _ref, _k: {"type": "image", "text": None},
+                        text=lambda s: {"type": "text", "text": s}, keep_strings=False, where="grpo")
 
 
 def _cell(value: Any) -> Any:
@@ -69,14 +67,12 @@ def _image(ref) -> dict:
 
 
 def resolve_task(cfg: TrainConfig, registry=None):
-    from geobench.trainers.scaffold import _resolve_task
-
-    return _resolve_task(cfg.dataset.task, cfg.dataset.task_args or None, registry)
+    return task_from_spec(registry or plugin_manager.registry(), cfg.dataset.task, cfg.dataset.task_args or None)
 
 
 def grpo_dataset(task, split: str = "train", limit: int | None = None):
     """A `datasets.Dataset` for GRPOTrainer from a task split (see the module docstring)."""
-    import datasets
+    import datasets  # heavy and in the [train] extra: `geobench train list` loads this module
 
     rows: dict[str, list] = {"prompt": [], "images": [], "doc_id": []}
     field_names: list[str] = []
@@ -89,8 +85,6 @@ def grpo_dataset(task, split: str = "train", limit: int | None = None):
                 field_names.append(k)
     for name in field_names:
         rows[name] = []
-    from geobench.api import message_images
-
     for doc in docs:
         messages = task.to_messages(doc)
         refs = message_images(messages)
@@ -110,18 +104,15 @@ def grpo_dataset(task, split: str = "train", limit: int | None = None):
 
 
 def build_rewards(cfg: TrainConfig, task, registry=None) -> tuple[list, list[float]]:
-    from geobench import plugin_manager
-    from geobench.trainers import rewards as R
-
     preset, pairs = reward_spec(cfg.rewards)
     if preset is not None:
-        return R.preset(preset)
+        return reward_preset(preset)
     reg = registry or plugin_manager.registry()
     funcs, weights = [], []
     for name, w in pairs:
         if name == "task" or name.startswith("task:"):
             metric = name.partition(":")[2] or None
-            funcs.append(R.task_reward(task, metric=metric, split=cfg.dataset.split))
+            funcs.append(task_reward(task, metric=metric, split=cfg.dataset.split))
         else:
             funcs.append(reg.reward(name))
         weights.append(w)
@@ -150,12 +141,12 @@ def train_grpo(config: TrainConfig | str | os.PathLike | dict, overrides=(), res
         peft_config=peft_config(cfg), callbacks=callbacks(cfg, processor, model_path)), cfg, model_path, resume, started)
 
 
-class GRPO:
+class GRPO(Trainer):
     """The `grpo` trainer (registered through `geobench_register_trainers`)."""
 
     name = "grpo"
     description = "TRL GRPOTrainer on a task split with verifiable rewards (Geo-R1's RL stage)"
 
-    @staticmethod
+    @staticmethod  # registered as the class: `reg.trainer("grpo").train(...)`
     def train(config, overrides=(), resume: bool = False) -> dict[str, Any]:
         return train_grpo(config, overrides, resume)

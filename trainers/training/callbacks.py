@@ -9,11 +9,20 @@ from __future__ import annotations
 import json
 import math
 import os
+import queue
+import subprocess
+import sys
+import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback
+from transformers import AutoModelForImageTextToText, TrainerCallback
+
+import geobench
+from geobench.atomic import atomic_write
+from geobench.trainers.training.checkpoints import checkpoints, is_complete
 
 
 def checkpoint_dir(args, state) -> Path:
@@ -48,8 +57,6 @@ class SaveProcessor(TrainerCallback):
 
 
 def _complete_checkpoints(args) -> list[Path]:
-    from geobench.trainers.sft import checkpoints, is_complete
-
     return [c for c in checkpoints(Path(args.output_dir)) if is_complete(c)]
 
 
@@ -115,8 +122,6 @@ class EvalOnSave(TrainerCallback):
         if self.mode == "background":
             self._submit(str(target), step, kwargs)
             return
-        import geobench
-
         was_training = model.training if model is not None else False
         started = time.perf_counter()
         results = geobench.evaluate(str(target), self.tasks, **kwargs)
@@ -128,19 +133,12 @@ class EvalOnSave(TrainerCallback):
 
     def _submit(self, target: str, step: int, kwargs: dict) -> None:
         """Queue one evaluation for the background worker (started on first use)."""
-        import queue
-        import threading
-
         if self._queue is None:
             self._queue = queue.Queue()
             threading.Thread(target=self._worker, daemon=True, name="geobench-eval-on-save").start()
         self._queue.put((target, step, kwargs))
 
     def _worker(self) -> None:
-        import subprocess
-        import sys
-        import warnings
-
         while True:
             target, step, kwargs = self._queue.get()
             started = time.perf_counter()
@@ -161,8 +159,7 @@ class EvalOnSave(TrainerCallback):
                 self._queue.task_done()
 
     def _merge_lora(self, ckpt: Path) -> Path:
-        from peft import PeftModel
-        from transformers import AutoModelForImageTextToText
+        from peft import PeftModel  # LoRA runs only: peft is optional
 
         out = ckpt / "merged"
         base = AutoModelForImageTextToText.from_pretrained(self.base_model)
@@ -204,8 +201,6 @@ class JsonlLogger(TrainerCallback):
                 continue
             if isinstance(row, dict) and (row.get("step") or 0) <= state.global_step:
                 keep.append(line)
-        from geobench.results import atomic_write
-
         atomic_write(self.path, "".join(k + "\n" for k in keep))
         return control
 

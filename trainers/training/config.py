@@ -33,12 +33,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from geobench.errors import GeobenchError
+
+# yaml and trl are imported where they are used: this module is loaded by `geobench train list` (through the
+# trainer classes), which must work without the [train] extra and without importing TRL.
 
 KINDS = ("sft", "grpo")
 
@@ -305,8 +309,6 @@ def check_trl_keys(cfg: TrainConfig) -> None:
         if k not in names:
             raise _unknown(f"trl.{k}", [f"trl.{n}" for n in names], f"{cls.__name__} fields")
     if cfg.trl.get("use_vllm"):
-        import importlib.util
-
         if importlib.util.find_spec("vllm") is None:
             raise GeobenchError("trl.use_vllm is set but vllm is not installed",
                                 hint="pip install vllm (a CUDA machine), or drop use_vllm to generate with transformers")

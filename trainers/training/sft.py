@@ -1,0 +1,81 @@
+"""`geobench train sft`: TRL SFTTrainer on a scaffold folder (Geo-R1's "scaffolding" stage).
+
+Data: the folder's train.jsonl -> columns `messages` (user content with `{"type": "image"}` placeholders in
+place, assistant text) and `images` (decoded). `max_length=None` so image tokens are never truncated;
+`assistant_only_loss=True` trains on the answer only. Full fine-tune, or LoRA with `lora:`.
+
+trl and datasets are imported where they are used: `geobench train list` loads this module.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from geobench.api import Trainer
+from geobench.errors import GeobenchError
+from geobench.trainers.training.checkpoints import check_output_dir
+from geobench.trainers.training.config import TrainConfig, check_trl_keys
+from geobench.trainers.training.run import (
+    as_config,
+    callbacks,
+    check_eval_tasks,
+    common_args,
+    peft_config,
+    resolve_model_path,
+    run_trainer,
+)
+
+
+def load_folder(folder: str | os.PathLike, split: str = "train"):
+    """A scaffold folder's train.jsonl as a `datasets.Dataset` with decoded "images" (paths resolved against the
+    folder). The same reader as `geobench.trainers.scaffold.load`, which this unit may not import: the folder
+    layout (TRL's conversational VLM SFT format) is the contract between the two."""
+    import datasets
+
+    folder = Path(folder).resolve()
+    ds = datasets.load_dataset("json", data_files=str(folder / "train.jsonl"), split=split)
+    ds = ds.map(lambda row: {"images": [str(folder / p) for p in row["images"]]})
+    seq = getattr(datasets, "List", None) or datasets.Sequence  # datasets >= 4 names it List
+    return ds.cast_column("images", seq(datasets.Image()))
+
+
+def sft_dataset(cfg: TrainConfig):
+    ds = load_folder(cfg.dataset.path, split=cfg.dataset.split)
+    if cfg.dataset.limit:
+        ds = ds.select(range(min(cfg.dataset.limit, len(ds))))
+    missing = {"messages", "images"} - set(ds.column_names)
+    if missing:
+        raise GeobenchError(f"dataset {cfg.dataset.path!r} lacks column(s) {', '.join(sorted(missing))}")
+    return ds.select_columns(["messages", "images"])
+
+
+def train_sft(config: TrainConfig | str | os.PathLike | dict, overrides=(), resume: bool = False) -> dict[str, Any]:
+    """Run SFT; returns a summary (steps, checkpoints, evaluated checkpoints, seconds)."""
+    started = time.perf_counter()
+    cfg = as_config(config, "sft", overrides)
+    check_trl_keys(cfg)
+    check_output_dir(cfg, resume)
+    check_eval_tasks(cfg)
+    model_path = resolve_model_path(cfg)
+    dataset = sft_dataset(cfg)
+
+    from trl import SFTConfig, SFTTrainer
+
+    args = SFTConfig(**common_args(cfg), max_length=cfg.max_length, assistant_only_loss=cfg.assistant_only_loss)
+    return run_trainer(lambda model, processor: SFTTrainer(
+        model=model, args=args, train_dataset=dataset, processing_class=processor, peft_config=peft_config(cfg),
+        callbacks=callbacks(cfg, processor, model_path)), cfg, model_path, resume, started)
+
+
+class SFT(Trainer):
+    """The `sft` trainer (registered through `geobench_register_trainers`)."""
+
+    name = "sft"
+    description = "TRL SFTTrainer on a scaffold folder (chain-of-thought exemplars), full or LoRA"
+
+    @staticmethod  # registered as the class: `reg.trainer("sft").train(...)`
+    def train(config, overrides=(), resume: bool = False) -> dict[str, Any]:
+        return train_sft(config, overrides, resume)
