@@ -67,3 +67,11 @@ def geobench_register_toy_datasets(register):
     layout of the real benchmark its toy task reads; `geobench.toydata.ensure(name)` builds it once under
     $GEOBENCH_HOME. Bump `version` whenever the output changes, so stale data is never reused.
     """
+
+
+@hookspec
+def geobench_register_reward_presets(register):
+    """Register reward presets: `register(name, rewards)`, `rewards` a list of (registered reward name, weight).
+
+    `rewards: NAME` in a GRPO config takes the preset's rewards with their weights (TRL sums them weighted).
+    """

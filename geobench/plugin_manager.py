@@ -107,6 +107,7 @@ KINDS = (
     Kind("trainer", "geobench_register_trainers", "trainers"),
     Kind("reward", "geobench_register_rewards", "rewards"),
     Kind("toy_dataset", "geobench_register_toy_datasets", "toy_datasets"),
+    Kind("reward_preset", "geobench_register_reward_presets", "reward_presets"),
 )
 
 
@@ -126,6 +127,7 @@ class Registry:
     trainers: Table = field(default_factory=Table)
     rewards: Table = field(default_factory=Table)
     toy_datasets: Table = field(default_factory=Table)  # name -> (export, version)
+    reward_presets: Table = field(default_factory=Table)  # name -> [(reward name, weight), ...]
     owner: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> plugin name
 
     # ---------------------------------------------------------------------------------------- lookups
@@ -166,6 +168,10 @@ class Registry:
             export = export.load()
             dict.__setitem__(self.toy_datasets, name, (export, version))
         return export, version
+
+    def reward_preset(self, name: str) -> list[tuple[str, float]]:
+        """[(reward name, weight), ...] of a registered reward preset."""
+        return self._get("reward preset", self.reward_presets, name)
 
     def preset(self, name: str):
         """(registered name, ModelPreset) for a preset named explicitly; hub ids match case-insensitively."""
@@ -263,6 +269,13 @@ class Registry:
             if not isinstance(preset, ModelPreset):
                 raise GeobenchError(f"plugin {plugin!r}: preset for {name!r} is not a geobench.presets.ModelPreset")
             self._register("preset", self.presets, name, preset, plugin)
+
+    def _register_reward_preset(self, plugin: str, name: str, rewards):
+        try:
+            pairs = [(str(n), float(w)) for n, w in rewards]
+        except (TypeError, ValueError):
+            raise GeobenchError(f"plugin {plugin!r}: reward preset {name!r} must be a list of (reward name, weight)") from None
+        self._register("reward_preset", self.reward_presets, name, pairs, plugin)
 
     def _register_toy_dataset(self, plugin: str, name: str, export, version: str = "1"):
         self._register("toy_dataset", self.toy_datasets, name, (_lazy(export, plugin), str(version)), plugin)

@@ -468,3 +468,7 @@ def test_entry_point_registers_every_reward_by_reference():
     assert {n: getattr(presets, a) for n, a in entry.BUILTIN.items()} == presets.REWARDS
     reg = plugin_manager.load()
     assert all(reg.reward(n) is presets.REWARDS[n] for n in entry.BUILTIN)
+    assert {n: reg.reward_preset(n) for n in reg.reward_presets} == entry.REWARD_PRESETS
+    assert reg.owner[("reward_preset", "geo-r1")] == "rewards"
+    with pytest.raises(GeobenchError, match="unknown reward preset 'nope'"):
+        reg.reward_preset("nope")

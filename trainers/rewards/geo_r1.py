@@ -25,7 +25,7 @@ from typing import Any
 from geobench import parse
 from geobench.errors import GeobenchError
 from geobench.parse import LETTERS
-from geobench.trainers.rewards.base import RewardFunction, column, column_k
+from geobench.rewards import RewardFunction, column, column_k
 
 CHARS_PER_TOKEN = 4.0
 LENGTH_PERIOD = 1024  # the released `cosine_max_len`: the cosine's half period, in tokens

@@ -15,7 +15,7 @@ from typing import Any
 
 from geobench import geo, pairing, parse
 from geobench.pairing import SHAPED_PARTIAL
-from geobench.trainers.rewards.base import RewardFunction, column, column_k
+from geobench.rewards import RewardFunction, column, column_k
 from geobench.trainers.rewards.geo_r1 import think_answer_format
 
 

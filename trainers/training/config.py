@@ -22,7 +22,7 @@ eval_mode               inline (default: training waits) or background (a separa
                         at a time, while training goes on; not with save_total_limit, which could delete a
                         checkpoint before its turn)
 seed, report_to         (report_to default "none")
-GRPO only: rewards (a preset name from trainers.rewards.REWARD_PRESETS, or a list of names / {name: weight}),
+GRPO only: rewards (a registered reward preset name, or a list of names / {name: weight}),
            num_generations, beta, max_completion_length, temperature
 SFT only:  assistant_only_loss (default true), max_length (default null: image tokens are never truncated)
 trl                     any other SFTConfig / GRPOConfig field, passed through (e.g. {bf16: true,

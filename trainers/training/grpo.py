@@ -10,8 +10,8 @@ Dataset, one row per doc of `dataset.task` / `dataset.split`:
   (lists of dicts such as `candidates`, dicts) are stored as JSON strings: Arrow cannot hold the per-tile
   attribute dicts of differing keys as one struct type, and `trainers.rewards` accepts JSON for them.
 
-Rewards: `rewards: <preset>` (`geobench.trainers.rewards.REWARD_PRESETS`) or a list of registered reward names with
-weights; the entry `task` (or `task:<metric>`) is the task's own `score` as a reward (`rewards.task_reward`).
+Rewards: `rewards: <preset>` (a registered reward preset, see `geobench_register_reward_presets`) or a list of registered reward names with
+weights; the entry `task` (or `task:<metric>`) is the task's own `score` as a reward (`geobench.rewards.task_reward`).
 Weights become `GRPOConfig.reward_weights` (TRL sums the weighted rewards).
 """
 
@@ -26,12 +26,8 @@ from geobench import messages as chat
 from geobench import plugin_manager
 from geobench.api import Trainer, message_images
 from geobench.errors import GeobenchError
+from geobench.rewards import task_reward
 from geobench.selection import task_from_spec
-
-# Cross-unit import, the one left in this unit: reward presets and the task-as-reward adapter live in the
-# rewards plugin and have no registry table or core home yet (see the branch report).
-from geobench.trainers.rewards import preset as reward_preset
-from geobench.trainers.rewards import task_reward
 from geobench.trainers.training.checkpoints import check_output_dir
 from geobench.trainers.training.config import TrainConfig, check_trl_keys, reward_spec
 from geobench.trainers.training.run import (
@@ -105,9 +101,9 @@ def grpo_dataset(task, split: str = "train", limit: int | None = None):
 
 def build_rewards(cfg: TrainConfig, task, registry=None) -> tuple[list, list[float]]:
     preset, pairs = reward_spec(cfg.rewards)
-    if preset is not None:
-        return reward_preset(preset)
     reg = registry or plugin_manager.registry()
+    if preset is not None:
+        pairs = reg.reward_preset(preset)
     funcs, weights = [], []
     for name, w in pairs:
         if name == "task" or name.startswith("task:"):

@@ -1,4 +1,4 @@
-"""What every GRPO reward here shares: the TRL calling convention and a never-raise guard.
+"""GRPO rewards, the shared part: the TRL calling convention, a never-raise guard, and any task as a reward.
 
 A reward is a TRL-compatible callable `fn(completions, **columns) -> list[float | None]`, one value per
 completion. TRL 1.x's `GRPOTrainer` calls `fn(prompts=..., completions=..., completion_ids=..., **columns)` with
@@ -6,14 +6,19 @@ every dataset column as a keyword (plus `trainer_state`, `log_extra`, `log_metri
 strings for standard prompts and message lists `[{"role": "assistant", "content": ...}]` for conversational ones:
 both give the same rewards. None means "does not apply to this sample" (TRL turns it into NaN and sums the others
 with `nansum`). No reward raises on what a model wrote; a misconfigured reward (unknown metric) does.
+
+`task_reward` turns any geobench Task into a reward through its own `reward`/`score` ("every task is an RL
+environment"); the reward plugins build on `RewardFunction`, the trainers on both.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from typing import Any
 
 from geobench import messages as chat
+from geobench.api import Task, default_reward_metric
 from geobench.errors import GeobenchError
 from geobench.parse import LETTERS
 
@@ -89,3 +94,64 @@ class RewardFunction:
 
     def one(self, text: str, i: int, columns: dict) -> float | None:
         raise NotImplementedError
+
+
+# ------------------------------------------------------------------------------------- a task as a reward
+
+default_metric = default_reward_metric  # the old name, kept for callers
+
+
+class TaskReward(RewardFunction):
+    """`task.reward(doc, text) * scale` (the task's declared RL reward: its `reward_metric`, negated when lower
+    is better); with an explicit `metric`, `task.score(doc, text)[metric] * scale`, negated for a lower-is-better
+    metric. The doc is found by the `doc_id` column; None for an id the task does not have. The id index is
+    built once, on first use."""
+
+    def __init__(self, task: Task, metric: str | None = None, split: str | None = None,
+                 docs: Iterable | None = None, scale: float = 1.0, name: str | None = None):
+        self.task = task
+        self.by_score = metric is not None
+        self.metric = metric or default_reward_metric(task)
+        super().__init__(name or f"{task.name}_{self.metric}".replace("@", "_"))
+        self.sign = -1.0 if dict(task.higher_is_better or {}).get(self.metric) is False else 1.0
+        self.split, self.scale = split, float(scale)
+        self._docs = list(docs) if docs is not None else None
+        self._index: dict[str, Any] | None = None
+        self._checked = False
+
+    def index(self) -> dict[str, Any]:
+        if self._index is None:
+            docs = self._docs if self._docs is not None else self.task.docs(self.split)
+            self._index = {str(d.id): d for d in docs}
+        return self._index
+
+    def __call__(self, completions: Any = None, doc_id: Any = None, **columns: Any) -> list[float | None]:
+        return super().__call__(completions, doc_id=doc_id, **columns)
+
+    def one(self, text, i, columns):
+        key = column(columns, "doc_id", i)
+        doc = self.index().get(str(key)) if key is not None else None
+        if doc is None:
+            return None
+        if not self.by_score:
+            return self.scale * float(self.task.reward(doc, text))
+        scores = self.task.score(doc, text)
+        if self.metric not in scores:
+            if not self._checked:
+                raise GeobenchError(f"task {self.task.name!r} has no metric {self.metric!r}",
+                                    hint=f"its score gives: {', '.join(scores)}")
+            return None
+        self._checked = True
+        return self.sign * self.scale * float(scores[self.metric])
+
+
+def task_reward(task: Task, metric: str | None = None, split: str | None = None, docs: Iterable | None = None,
+                scale: float = 1.0, name: str | None = None) -> TaskReward:
+    """Any geobench Task as a TRL reward `fn(completions, doc_id, **columns)`: the training dataset needs a
+    `doc_id` column of the task's doc ids (from `split`, default the task's; or pass the `docs` used).
+
+    metric: default the task's own `reward` (its `reward_metric`, see `geobench.api.default_reward_metric`).
+    Note geolocation's default is the sparse `acc@1km`; its `geoscore` metric is 0..5000 (use scale=1/5000, or
+    the registered `geoscore` reward).
+    """
+    return TaskReward(task, metric, split, docs, scale, name)
