@@ -4,7 +4,7 @@ Geo-R1 (arXiv 2510.00072) starts with a narrow SFT stage: synthetic reasoning tr
 "geospatial thinking paradigm" (visual cues -> cross-view evidence -> geographic knowledge -> answer), kept only
 if a fact-check finds their key entities agree with the image metadata. The parts, one job per module:
 `items` (a task's documents with their facts), `templates` and `teacher` (the two sources of reasoning),
-`factcheck`, `writer` (`scaffold()`, the output folder), `loader` (`load(folder)` -> datasets), `commands`.
+`factcheck`, `writer` (`scaffold()`, the output folder), `commands`; `load(folder)` reads a scaffold folder (`geobench.sftdata.load`).
 
 This module is the plugin's entry point: it only adds the command; the public names below are imported from
 their modules on first use (PEP 562), so `geobench --help` imports none of them.
@@ -19,7 +19,7 @@ from geobench.hookspecs import hookimpl
 
 _PUBLIC = {  # name -> the module (under geobench.trainers.scaffold) that defines it
     "scaffold": "writer", "report_rows": "writer", "to_record": "writer", "check_out_dir": "writer",
-    "load": "loader",
+    "load": "geobench.sftdata",
     "fact_check": "factcheck", "REASONS": "factcheck",
     "template": "templates", "attr_words": "templates", "CLIMATE_KNOWLEDGE": "templates",
     "prepare": "items",
@@ -34,7 +34,8 @@ __all__ = sorted([*_PUBLIC, *_API])
 
 def __getattr__(name: str) -> Any:
     if name in _PUBLIC:
-        return getattr(importlib.import_module(f"{__name__}.{_PUBLIC[name]}"), name)
+        where = _PUBLIC[name]
+        return getattr(importlib.import_module(where if "." in where else f"{__name__}.{where}"), name)
     if name in _API:
         return getattr(importlib.import_module("geobench.api"), _API[name])
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

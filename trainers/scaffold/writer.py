@@ -5,7 +5,7 @@ through the same `fact_check`, rejected ones counted by reason. The folder, writ
 renamed:
   train.jsonl          {"messages": [user, assistant], "images": ["images/<sha>.png", ...], "task", "doc_id",
                        "split", "source", "style"}: TRL's conversational VLM SFT format (an {"type": "image"}
-                       placeholder per entry of "images", in order); `loader.load(folder)` reads it
+                       placeholder per entry of "images", in order); `geobench.sftdata.load(folder)` reads it
   images/              every referenced image, content-addressed (a tile shared by several docs is stored once)
   rejected.jsonl       the rejected exemplars with their reasons (for inspecting a teacher)
   scaffold_report.json kept / rejected counts, reasons, settings, timings

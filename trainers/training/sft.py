@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Any
 
+from geobench import sftdata
 from geobench.api import Trainer
 from geobench.errors import GeobenchError
 from geobench.trainers.training.checkpoints import check_output_dir
@@ -28,18 +28,7 @@ from geobench.trainers.training.run import (
     run_trainer,
 )
 
-
-def load_folder(folder: str | os.PathLike, split: str = "train"):
-    """A scaffold folder's train.jsonl as a `datasets.Dataset` with decoded "images" (paths resolved against the
-    folder). The same reader as `geobench.trainers.scaffold.load`, which this unit may not import: the folder
-    layout (TRL's conversational VLM SFT format) is the contract between the two."""
-    import datasets
-
-    folder = Path(folder).resolve()
-    ds = datasets.load_dataset("json", data_files=str(folder / "train.jsonl"), split=split)
-    ds = ds.map(lambda row: {"images": [str(folder / p) for p in row["images"]]})
-    seq = getattr(datasets, "List", None) or datasets.Sequence  # datasets >= 4 names it List
-    return ds.cast_column("images", seq(datasets.Image()))
+load_folder = sftdata.load  # the folder contract lives in the core (geobench.sftdata)
 
 
 def sft_dataset(cfg: TrainConfig):
