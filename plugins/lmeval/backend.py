@@ -10,7 +10,7 @@ It is also the direction whose results are the same as geobench's own by constru
 goes through the same `Task.score`. For plain Hugging Face checkpoints geobench's own `hf` backend stays the
 faster choice (lm-eval's `hf-multimodal` was ~3x slower on the tiny model: it runs `gc.collect()` after every
 batch); the adapter is for lm-eval model types geobench has no backend for, and for lm-eval users. (The
-other direction, `geobench lm-eval export`, lives in `geobench.plugins.lmeval_export`, for users who want
+other direction, `geobench lm-eval export`, lives in `geobench.plugins.lmeval.export`, for users who want
 geobench tasks inside an lm-eval pipeline.)
 
     geobench eval --backend lm-eval --model ./ckpt/checkpoint-500 --tasks geolocation \\
@@ -55,198 +55,44 @@ requests with images (one line). lm-eval's API models keep only `max_images` ima
 1): a request with more is refused, pass `max_images=N`. A literal `<image>` in a task's text would be read
 as a placeholder, so it is refused too.
 
-lm-eval is optional (`pip install 'geobench[lmeval]'`) and imported only when the backend is built.
+lm-eval is optional (`pip install 'geobench[lmeval]'`) and imported only when the backend is built: this
+module must import without it (the constructor then says how to install it, in one line), and looking the
+backend up must not import lm_eval, torch or transformers (tests/test_lmeval_interop.py checks it).
+Parts: `models.py` (lm-eval's model types), `convert.py` (chat and generation settings), `tokens.py`
+(token counts).
 """
+
 
 from __future__ import annotations
 
-import difflib
-import importlib.util
+import logging
 import os
 import random
 import sys
 from collections.abc import Iterator
-from importlib import metadata
 from typing import Any
 
+from geobench import plugin_manager
 from geobench.api import Backend, Completion, GenConfig, Request
+from geobench.args import parse_kv
 from geobench.errors import GeobenchError
-from geobench.hookspecs import hookimpl
+from geobench.hfutil import first_line, folder_hash
+from geobench.plugins.lmeval.convert import chat_to_lm_eval, lm_eval_gen_kwargs
+from geobench.plugins.lmeval.models import (
+    DEFAULT_TYPE,
+    MULTIMODAL_TYPES,
+    is_api_model,
+    known_model_type,
+    lm_eval_version,
+    model_class,
+    with_image_only_processor,
+)
+from geobench.plugins.lmeval.tokens import TokenRecorder, count_tokens
 
-PLACEHOLDER = "<image>"  # lm-eval's DEFAULT_IMAGE_PLACEHOLDER
-DEFAULT_TYPE = "hf-multimodal"
-MULTIMODAL_TYPES = ("hf-multimodal", "vllm-vlm", "local-chat-completions", "openai-chat-completions")
 GEOBENCH_ARGS = ("lm_eval_model", "chunk_size")
 # Model args that change how fast outputs come, not what they are: left out of the cache fingerprint.
 NOT_FINGERPRINTED = ("batch_size", "max_batch_size", "device", "parallelize", "num_concurrent", "max_retries",
                      "timeout", "offload_folder", "max_memory_per_gpu", "max_cpu_memory")
-INSTALL_HINT = "pip install 'geobench[lmeval]'  (or: pip install lm-eval)"
-
-
-# ---------------------------------------------------------------------------------------------- helpers
-
-
-def lm_eval_version() -> str:
-    """The installed lm-eval version; a one-line error naming the install command when it is missing."""
-    if importlib.util.find_spec("lm_eval") is None:
-        raise GeobenchError("the lm-eval backend needs lm-eval, which is not installed", hint=INSTALL_HINT)
-    try:
-        return metadata.version("lm_eval")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
-
-def model_class(name: str):
-    """The lm-eval LM class registered as `name`, or named `package.module:Class` (a third-party LM that
-    lm-eval has not registered: lm-eval 0.4 does not discover model plugins); unknown is one line."""
-    lm_eval_version()
-    from lm_eval.api import registry
-
-    if ":" in name:
-        return _import_class(name)
-
-    if len(registry.model_registry) == 0:
-        import lm_eval.models  # noqa: F401 - registers lm-eval's model types (lazily)
-    if name not in registry.model_registry:
-        known = sorted(registry.model_registry.keys())
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = (f"did you mean {close[0]!r}? " if close else "") + \
-            f"multimodal ones: {', '.join(MULTIMODAL_TYPES)}; {len(known)} registered in all"
-        raise GeobenchError(f"unknown lm-eval model type {name!r}", hint=hint)
-    try:
-        return registry.get_model(name)
-    except ImportError as e:
-        raise GeobenchError(f"lm-eval model type {name!r} cannot be imported: {_first_line(e)}",
-                            hint="install that model type's extra dependencies") from None
-
-
-def _import_class(spec: str):
-    import importlib
-
-    from lm_eval.api.model import LM
-
-    module, _, attr = spec.partition(":")
-    try:
-        cls = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as e:
-        raise GeobenchError(f"cannot import lm-eval model class {spec!r}: {_first_line(e)}") from None
-    if not (isinstance(cls, type) and issubclass(cls, LM)):
-        raise GeobenchError(f"{spec!r} is not an lm-eval model class (a subclass of lm_eval.api.model.LM)")
-    return cls
-
-
-def known_model_type(name: str) -> bool:
-    """Whether `name` is a registered lm-eval model type (without importing its module)."""
-    if importlib.util.find_spec("lm_eval") is None:
-        return False
-    from lm_eval.api import registry
-
-    if len(registry.model_registry) == 0:
-        import lm_eval.models  # noqa: F401
-    return name in registry.model_registry
-
-
-def _with_image_only_processor(cls):
-    """For lm-eval's HFMultimodalLM (and subclasses): load the processor with geobench's `load_processor`.
-
-    lm-eval 0.4.13 builds it with `AutoProcessor.from_pretrained`, which fails for Qwen2-VL / Qwen2.5-VL where
-    torchvision is absent; `load_processor` tries exactly that first and falls back to the image-only
-    processor only in that case. `_create_tokenizer` is the hook HFMultimodalLM itself overrides for this.
-    """
-    from lm_eval.models.hf_vlms import HFMultimodalLM
-
-    if not issubclass(cls, HFMultimodalLM):
-        return cls
-
-    from geobench.hfutil import load_processor
-
-    class GeobenchHFMultimodalLM(cls):
-        def _create_tokenizer(self, pretrained, tokenizer, revision="main", trust_remote_code=False, **kwargs):
-            if tokenizer is not None and not isinstance(tokenizer, str):
-                self.processor = tokenizer  # a processor instance, used as given
-            else:
-                where = tokenizer or (pretrained if isinstance(pretrained, str) else self.model.name_or_path)
-                self.processor = load_processor(where, trust_remote_code=bool(trust_remote_code),
-                                                revision=revision)
-                _apply_pixels(self.processor, getattr(self, "pixels", None) or {})
-            self.tokenizer = self.processor.tokenizer
-
-    GeobenchHFMultimodalLM.__name__ = GeobenchHFMultimodalLM.__qualname__ = f"GeobenchHF{cls.__name__}"
-    return GeobenchHFMultimodalLM
-
-
-def _apply_pixels(processor, pixels: dict) -> None:
-    """lm-eval's `min_pixels` / `max_pixels` model args on an already-built image processor."""
-    ip = getattr(processor, "image_processor", None)
-    if not pixels or ip is None:
-        return
-    size = dict(getattr(ip, "size", None) or {})
-    if "shortest_edge" in size:  # Qwen-VL style: size = {shortest_edge: min_pixels, longest_edge: max_pixels}
-        size["shortest_edge"] = pixels.get("min_pixels", size["shortest_edge"])
-        size["longest_edge"] = pixels.get("max_pixels", size.get("longest_edge"))
-        ip.size = type(ip.size)(**size)
-    for k, v in pixels.items():
-        if hasattr(ip, k):
-            setattr(ip, k, v)
-
-
-def chat_to_lm_eval(messages: list[dict]) -> list[dict[str, str]]:
-    """geobench chat -> lm-eval chat history: string contents with `<image>` where each image was."""
-    out = []
-    for m in messages:
-        content = m["content"]
-        if isinstance(content, str):
-            text = content
-        else:
-            parts = []
-            for c in content:
-                if c.get("type") == "image":
-                    parts.append(PLACEHOLDER)
-                elif c.get("type") == "text":
-                    if PLACEHOLDER in c["text"]:
-                        raise GeobenchError(f"a prompt contains the literal text {PLACEHOLDER!r}, which lm-eval "
-                                            "reads as an image placeholder; the lm-eval backend cannot send it")
-                    parts.append(c["text"])
-            text = "".join(parts)
-        out.append({"role": m["role"], "content": text})
-    return out
-
-
-def lm_eval_gen_kwargs(gen: GenConfig) -> dict[str, Any]:
-    """GenConfig -> lm-eval `generate_until` kwargs (neutral sampling values are left out)."""
-    sampling = gen.do_sample and gen.temperature > 0
-    kw: dict[str, Any] = {"until": list(gen.stop), "max_gen_toks": gen.max_new_tokens, "do_sample": sampling,
-                          "temperature": gen.temperature if sampling else 0.0}
-    if sampling and gen.top_p < 1:
-        kw["top_p"] = gen.top_p
-    if sampling and gen.top_k > 0:
-        kw["top_k"] = gen.top_k
-    if gen.repetition_penalty != 1:
-        kw["repetition_penalty"] = gen.repetition_penalty
-    return kw
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    if "numpy" in sys.modules:
-        sys.modules["numpy"].random.seed(seed)
-    if "torch" in sys.modules:
-        sys.modules["torch"].manual_seed(seed)
-
-
-def _local_folder(path: Any) -> str | None:
-    if not isinstance(path, str):
-        return None
-    expanded = os.path.expanduser(path)
-    return os.path.abspath(expanded) if os.path.isdir(expanded) else None
-
-
-# ---------------------------------------------------------------------------------------------- backend
 
 
 class LMEvalBackend(Backend):
@@ -262,8 +108,6 @@ class LMEvalBackend(Backend):
 
     def __init__(self, model: str, model_args: str | dict | None = None, batch_size: int | str = 1,
                  lm_eval_model: str | None = None, chunk_size: int | None = None, **more_args):
-        from geobench.evaluator import parse_kv
-
         self.lm_eval_version = lm_eval_version()
         args = {**parse_kv(model_args, "lm-eval model args"), **more_args}
         lm_eval_model = args.pop("lm_eval_model", lm_eval_model)
@@ -279,7 +123,7 @@ class LMEvalBackend(Backend):
                                     f"{args['pretrained']!r}", hint="pass one of them")
             args["pretrained"] = model
         self.cls = model_class(self.model_type)  # an unknown type fails here, before any loading
-        if isinstance(args.get("pretrained"), str) and not _is_api_model(self.cls):
+        if isinstance(args.get("pretrained"), str) and not is_api_model(self.cls):
             # `tiny` names a folder of weights; for a served (API) model it is the server's model name.
             args["pretrained"] = _resolve_registered(args["pretrained"])
             if args["pretrained"].startswith(("/", ".", "~")) and not os.path.exists(
@@ -308,8 +152,6 @@ class LMEvalBackend(Backend):
                               "lm_eval_version": self.lm_eval_version}
         local = _local_folder(args.get("pretrained"))
         if local is not None:
-            from geobench.hfutil import folder_hash
-
             # The content decides, not where the folder sits (as for the hf backend).
             args["pretrained"] = os.path.basename(local)
             fp["content_sha256"] = folder_hash(local)
@@ -332,9 +174,7 @@ class LMEvalBackend(Backend):
     def load(self):
         """Build the lm-eval LM now (normally on the first generate); failures are one line."""
         if self.lm is None:
-            import logging
-
-            cls = _with_image_only_processor(self.cls)
+            cls = with_image_only_processor(self.cls)
             bar = _hf_progress_bar(False)
             hf_logger = logging.getLogger("lm_eval.models.huggingface")
             hf_logger.addFilter(_drop_backend_notice)
@@ -344,7 +184,7 @@ class LMEvalBackend(Backend):
                 raise
             except Exception as e:  # noqa: BLE001 - any construction failure is the user's args or model
                 raise GeobenchError(f"cannot create lm-eval model {self.model_type!r} with "
-                                    f"{_args_text(self.args)}: {type(e).__name__}: {_first_line(e)}") from None
+                                    f"{_args_text(self.args)}: {type(e).__name__}: {first_line(e)}") from None
             finally:
                 _hf_progress_bar(bar)
                 hf_logger.removeFilter(_drop_backend_notice)
@@ -384,7 +224,7 @@ class LMEvalBackend(Backend):
                                 hint=f"add max_images={len(most.images)} to --model-args")
 
     def _generate_chunk(self, lm, reqs: list[Request], gen: GenConfig) -> list[Completion]:
-        from lm_eval.api.instance import Instance
+        from lm_eval.api.instance import Instance  # optional extra: see the module docstring
 
         gen_kwargs = lm_eval_gen_kwargs(gen)
         instances = []
@@ -396,7 +236,7 @@ class LMEvalBackend(Backend):
             instances.append(Instance("generate_until", doc={}, arguments=args, idx=j))
         if gen.seed is not None:
             _seed_everything(gen.seed)
-        with _TokenRecorder(lm) as recorder:
+        with TokenRecorder(lm) as recorder:
             try:
                 texts = lm.generate_until(instances, disable_tqdm=True)
             except GeobenchError:
@@ -412,11 +252,11 @@ class LMEvalBackend(Backend):
                                 f"{len(reqs)} requests")
         return [self._completion(lm, recorder, text, gen) for text in texts]
 
-    def _completion(self, lm, recorder: _TokenRecorder, text, gen: GenConfig) -> Completion:
+    def _completion(self, lm, recorder: TokenRecorder, text, gen: GenConfig) -> Completion:
         text = "" if text is None else str(text)
         stop_cut, n = recorder.take(text, gen.stop)
         if n is None:
-            n, stop_cut = _count_tokens(lm, text), False
+            n, stop_cut = count_tokens(lm, text), False
         hit_length = n >= gen.max_new_tokens and not stop_cut
         return Completion(text=text, n_tokens=n, finish_reason="length" if hit_length else "stop")
 
@@ -427,99 +267,7 @@ def _render(lm, chat: list[dict[str, str]]):
         return lm.apply_chat_template(chat, add_generation_prompt=True)
     except Exception as e:  # noqa: BLE001 - no chat template, or one that rejects the chat
         raise GeobenchError(f"lm-eval model cannot apply its chat template: {type(e).__name__}: "
-                            f"{_first_line(e)}", hint="geobench tasks are chats: use an instruct/chat model") from None
-
-
-class _TokenRecorder:
-    """Observes the generated token ids of lm-eval's Hugging Face models (HFLM and subclasses).
-
-    Their `generate_until` decodes each continuation with `self.tok_decode(cont_toks)` and then cuts it at the
-    stop strings; wrapping `tok_decode` on the instance during the call records (text, ids) pairs, which
-    are matched back to the returned texts by content (same text -> same count; the order does not matter).
-    Other model types never call it with a list of ids, and their counts fall back to re-encoding.
-    """
-
-    def __init__(self, lm):
-        self.lm = lm
-        self.records: list[tuple[str, list[int]]] = []
-        self.end_ids = _end_ids(lm)
-
-    def __enter__(self) -> _TokenRecorder:
-        original = getattr(self.lm, "tok_decode", None)
-        if original is None or self.end_ids is None:
-            return self
-
-        def recording(tokens, *args, **kwargs):
-            text = original(tokens, *args, **kwargs)
-            skip = kwargs.get("skip_special_tokens", args[0] if args else True)
-            if isinstance(tokens, list) and skip:
-                self.records.append((text, tokens))
-            return text
-
-        self.decode = original
-        self.lm.tok_decode = recording
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.lm.__dict__.pop("tok_decode", None)
-
-    def take(self, text: str, stop: tuple[str, ...]) -> tuple[bool, int | None]:
-        """(cut by a stop string, generated tokens up to the first end token) for a returned text."""
-        for k, (decoded, ids) in enumerate(self.records):
-            if decoded == text or (decoded.startswith(text) and _cut(decoded, stop) == text):
-                del self.records[k]
-                n = next((p for p, t in enumerate(ids) if t in self.end_ids), len(ids))
-                if decoded == text:
-                    return False, n
-                return True, self._tokens_to_stop(ids[:n], stop)
-        return False, None
-
-    def _tokens_to_stop(self, ids: list[int], stop: tuple[str, ...]) -> int:
-        """The fewest leading ids whose text contains a stop string: where the `hf` backend (which stops each
-        row at its stop string) would have stopped; lm-eval generates on until every row of the batch stops."""
-        lo, hi = 1, len(ids)
-        while lo < hi:  # "contains a stop string" only turns on as the prefix grows: binary search
-            mid = (lo + hi) // 2
-            text = self.decode(ids[:mid])
-            if any(term and term in text for term in stop):
-                hi = mid
-            else:
-                lo = mid + 1
-        return hi
-
-
-def _cut(text: str, stop: tuple[str, ...]) -> str:
-    for term in stop:
-        if term:
-            text = text.split(term)[0]
-    return text
-
-
-def _end_ids(lm) -> set[int] | None:
-    """The ids that end a generation (generation config eos + pad), for HF-model LMs; else None."""
-    model = getattr(lm, "_model", None) or getattr(lm, "model", None)
-    tok = getattr(lm, "tokenizer", None)
-    gc = getattr(model, "generation_config", None)
-    if gc is None or tok is None:
-        return None
-    eos = gc.eos_token_id if gc.eos_token_id is not None else getattr(tok, "eos_token_id", None)
-    ids = set(eos if isinstance(eos, list) else [eos])
-    ids |= {gc.pad_token_id, getattr(tok, "pad_token_id", None)}
-    ids.discard(None)
-    return ids
-
-
-def _count_tokens(lm, text: str) -> int:
-    tok = getattr(lm, "tokenizer", None)
-    encode = getattr(tok, "encode", None)
-    if encode is None or not text:
-        return 0
-    try:
-        return len(encode(text, add_special_tokens=False))
-    except TypeError:
-        return len(encode(text))
-    except Exception:  # noqa: BLE001 - a count is informative only
-        return 0
+                            f"{first_line(e)}", hint="geobench tasks are chats: use an instruct/chat model") from None
 
 
 def _is_oom(e: BaseException) -> bool:
@@ -530,7 +278,7 @@ def _is_oom(e: BaseException) -> bool:
 
 def _hf_progress_bar(enabled: bool) -> bool:
     """Set transformers' progress bars on/off (its weight-loading bar tears geobench's); returns the old state."""
-    try:
+    try:  # transformers is imported only once an lm-eval HF model is built (it imported it by then)
         from transformers.utils import logging as hf_logging
     except ImportError:
         return False
@@ -549,11 +297,6 @@ def _args_text(args: dict) -> str:
     return ",".join(f"{k}={v}" for k, v in args.items())
 
 
-def _is_api_model(cls) -> bool:
-    """lm-eval's API models (TemplateAPI: local/openai chat completions, ...) load no weights."""
-    return any(k.__name__ == "TemplateAPI" for k in cls.__mro__)
-
-
 def _same_model(a: Any, b: str) -> bool:
     a = _resolve_registered(a) if isinstance(a, str) else a
     b = _resolve_registered(b)
@@ -564,8 +307,6 @@ def _resolve_registered(name: str) -> str:
     """`pretrained=tiny` (a geobench-registered model name) -> its local folder; anything else unchanged."""
     if os.path.exists(os.path.expanduser(name)):
         return name
-    from geobench import plugin_manager
-
     reg = plugin_manager.registry()
     if name in reg.models:
         resolve, _ = reg.model(name)
@@ -573,42 +314,16 @@ def _resolve_registered(name: str) -> str:
     return name
 
 
-# ------------------------------------------------------------------------------------------------ hooks
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed(seed)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
 
 
-@hookimpl
-def geobench_register_backends(register):
-    register(LMEvalBackend, name="lm-eval")
-
-
-@hookimpl
-def geobench_register_commands(cli):
-    import click
-
-    if "lm-eval" in getattr(cli, "commands", {}):
-        return
-
-    @cli.group("lm-eval")
-    def lm_eval_group():
-        """lm-eval interop: export geobench tasks as lm-eval tasks (run them with `--backend lm-eval` too)."""
-
-    @lm_eval_group.command("export")
-    @click.argument("tasks")
-    @click.argument("out_dir", type=click.Path(file_okay=False))
-    @click.option("--limit", type=int, default=None, help="Export only the first N docs of each task.")
-    @click.option("--gen-kwargs", default=None, help="k=v,... over the tasks' generation defaults.")
-    @click.option("--data-dir", default=None, envvar="GEOBENCH_DATA", show_envvar=True,
-                  help="Folder holding real benchmarks, one subfolder per task.")
-    def export_cmd(tasks, out_dir, limit, gen_kwargs, data_dir):
-        """Write TASKS (names, groups or 'all') as lm-eval YAML tasks into OUT_DIR, scored by geobench.
-
-        \b
-        Then: lm_eval --model hf-multimodal --model_args pretrained=PATH --include_path OUT_DIR \\
-                  --tasks geobench_<task> --apply_chat_template
-        """
-        from geobench.plugins.lmeval_export import export
-
-        if data_dir:
-            os.environ["GEOBENCH_DATA"] = data_dir
-        for path in export(tasks, out_dir, limit=limit, gen_kwargs=gen_kwargs):
-            click.echo(str(path))
+def _local_folder(path: Any) -> str | None:
+    if not isinstance(path, str):
+        return None
+    expanded = os.path.expanduser(path)
+    return os.path.abspath(expanded) if os.path.isdir(expanded) else None

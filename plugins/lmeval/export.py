@@ -28,9 +28,13 @@ import json
 import os
 from pathlib import Path
 
+from geobench import messages, plugin_manager
 from geobench.api import ImageRef, Task
+from geobench.args import parse_kv
+from geobench.atomic import atomic_write
 from geobench.errors import GeobenchError
-from geobench.plugins.lmeval import chat_to_lm_eval, lm_eval_gen_kwargs
+from geobench.plugins.lmeval.convert import chat_to_lm_eval, lm_eval_gen_kwargs
+from geobench.selection import select_tasks
 
 UTILS_MODULE = "geobench_utils"
 PREFIX = "geobench_"
@@ -110,9 +114,6 @@ def export(tasks: str | list, out_dir: str | os.PathLike, *, limit: int | None =
 
     Returns the YAML files written. The utils module is (re)written once per folder.
     """
-    from geobench import plugin_manager
-    from geobench.evaluator import parse_kv, select_tasks
-
     reg = registry or plugin_manager.registry()
     if limit is not None and limit < 1:
         raise GeobenchError(f"--limit must be >= 1, got {limit}")
@@ -128,7 +129,7 @@ def export(tasks: str | list, out_dir: str | os.PathLike, *, limit: int | None =
     written = []
     for task in select_tasks(reg, tasks):
         written.append(_export_task(task, out, limit, overrides, group=reg.group_of(task.name, task)))
-    _atomic_write(out / f"{UTILS_MODULE}.py", UTILS_SOURCE)
+    atomic_write(out / f"{UTILS_MODULE}.py", UTILS_SOURCE)
     return written
 
 
@@ -141,13 +142,12 @@ def _export_task(task: Task, out: Path, limit: int | None, overrides: dict, grou
     data = os.environ.get("GEOBENCH_DATA") or ""
     rows, samples = [], []
     for doc in docs:
-        messages = task.to_messages(doc)
-        if len(messages) != 1 or messages[0]["role"] != "user":
+        chat = task.to_messages(doc)
+        if len(chat) != 1 or chat[0]["role"] != "user":
             raise GeobenchError(f"task {task.name!r} cannot be exported: its prompts are not one user message "
                                 "(lm-eval tasks take one prompt text)")
-        refs = [c["image"] for c in messages[0]["content"] if isinstance(c, dict) and c.get("type") == "image"] \
-            if isinstance(messages[0]["content"], list) else []
-        rows.append({"doc_id": doc.id, "prompt": chat_to_lm_eval(messages)[0]["content"],
+        refs = messages.images(chat)
+        rows.append({"doc_id": doc.id, "prompt": chat_to_lm_eval(chat)[0]["content"],
                      "images": [_image_path(ref, out) for ref in refs]})
         samples.append(task.score(doc, ""))
     # The metrics a geobench run of these docs reports (per-question keys depend on the docs present).
@@ -156,9 +156,9 @@ def _export_task(task: Task, out: Path, limit: int | None, overrides: dict, grou
            "geobench_data": data, "metrics": metrics}
     name = f"{PREFIX}{task.name}"
     jsonl = out / f"{name}.jsonl"
-    _atomic_write(jsonl, "".join(json.dumps({**row, **key}, ensure_ascii=False) + "\n" for row in rows))
+    atomic_write(jsonl, "".join(json.dumps({**row, **key}, ensure_ascii=False) + "\n" for row in rows))
     yaml_path = out / f"{name}.yaml"
-    _atomic_write(yaml_path, _yaml(task, name, jsonl, gen, metrics, group))
+    atomic_write(yaml_path, _yaml(task, name, jsonl, gen, metrics, group))
     return yaml_path
 
 
@@ -206,9 +206,3 @@ def _yaml(task: Task, name: str, jsonl: Path, gen, metrics: list[str], group: st
 
 def _default_hib(metric: str) -> bool:
     return not metric.endswith("_km")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
