@@ -1,24 +1,9 @@
 """`geobench lm-eval export TASKS DIR`: geobench tasks as lm-eval YAML tasks, scored by geobench itself.
 
-For users whose pipeline is lm-eval (`lm_eval --tasks ...`, its loggers, its leaderboards), this writes, per
-task, `geobench_<task>.yaml` + `geobench_<task>.jsonl` (one row per doc: the prompt with an `<image>`
-placeholder where each image goes, and image file paths), plus one `geobench_utils.py` shared by them:
-
-    geobench lm-eval export geoloc_toy,crossview_toy ./lmeval_tasks [--limit N] [--gen-kwargs max_new_tokens=512]
-    lm_eval --model hf-multimodal --model_args pretrained=./ckpt --include_path ./lmeval_tasks \\
-        --tasks geobench_geoloc_toy --apply_chat_template        # or --tasks geobench (every exported task)
-
-The metrics are geobench's, not a re-implementation: `process_results` calls the geobench task's
-`score(doc, completion)` (the doc is re-read by id through the installed geobench, so geobench and the
-task's data must be present where lm-eval runs), and each metric's aggregation calls `Task.aggregate` over
-the per-sample results, so medians, macro means and per-question accuracies are exactly geobench's.
-lm-eval shows their stderr as N/A (geobench's own runs have them). The generation settings are the
-task's defaults with `--gen-kwargs` on top, written as the YAML's `generation_kwargs`; pass
-`--apply_chat_template` so the prompt goes through the model's chat template, as geobench does. Only
-tasks whose chats are one user message can be exported (all built-in ones are).
-
-Checked in tests/test_lmeval_interop.py: an exported task runs under `lm_eval.simple_evaluate` with
-`TaskManager(include_path=DIR)` on the tiny model, and its metrics equal geobench's for the same completions.
+Per task `geobench_<task>.yaml` + `.jsonl` (one row per doc: the prompt with `<image>` placeholders and the
+image paths), plus one `geobench_utils.py` whose `process_results` / `aggregate` call back into the installed
+geobench (`Task.score`, `Task.aggregate`), so lm-eval reports exactly geobench's numbers. Only tasks whose
+chats are one user message can be exported. Checked in tests/test_lmeval_interop.py.
 """
 
 from __future__ import annotations

@@ -1,37 +1,15 @@
 """The `openai` backend: any OpenAI-compatible chat-completions server (vLLM serve, SGLang, hosted APIs).
 
-    geobench eval --backend openai --model <served model name> --tasks all \\
-        --model-args base_url=http://127.0.0.1:8000/v1,concurrency=8,timeout=60,max_retries=5
+One `POST {base_url}/chat/completions` per doc (body: `convert.request_body`; images as data URLs of the
+original bytes; greedy sends neutral sampling values, and with `extra_sampling=true` vLLM/SGLang's `top_k` and
+`repetition_penalty` explicitly, or the server would apply the checkpoint's defaults). Requests run in
+`concurrency` daemon threads (an error or Ctrl-C ends the run at once) and each completion is yielded as it
+arrives, so the evaluator caches it at once; retries and the API key are the client's (`client.py`). The key
+is never a model arg and never appears in errors, the fingerprint or describe().
 
-What is sent, per request, to `POST {base_url}/chat/completions` (one request per doc, never batched):
-- `messages`: the task's chat; text parts as `{"type": "text", "text": ...}`, images as
-  `{"type": "image_url", "image_url": {"url": "data:<mime>;base64,..."}}` carrying the original file bytes
-  (format detected from the bytes; nothing is re-encoded or resized: the server's processor does that).
-- `max_tokens` = max_new_tokens (`max_tokens_field=max_completion_tokens` for OpenAI reasoning models, which
-  refuse `max_tokens`; vLLM and SGLang accept both), `temperature` (0 when greedy), `top_p` (1 when greedy),
-  `seed` when set, `stop` when set.
-- With `extra_sampling=true` (default) also vLLM/SGLang's `top_k` (-1 = off) and `repetition_penalty`, always
-  with explicit neutral values: vLLM serve otherwise applies the checkpoint's generation_config.json defaults
-  (Qwen2.5-VL ships repetition_penalty 1.05), and greedy results would differ from the `hf` backend. Set
-  `extra_sampling=false` for servers that reject unknown fields (api.openai.com); a request that then needs
-  top_k or repetition_penalty is a one-line error rather than a silently different sampler.
-
-The API key is read from the environment (`OPENAI_API_KEY`, or the variable named by `api_key_env=NAME`) and
-sent only as `Authorization: Bearer ...`; it is never a model arg (model args are written to results.json),
-and it never appears in errors, the fingerprint or describe(). No key set: no Authorization header (a local
-`vllm serve` without `--api-key` needs none).
-
-Requests run in `concurrency` worker threads and each completion is yielded as it arrives (in any order), so
-the evaluator caches it at once; retries are the client's (`client.py`). The workers are daemon threads (not
-a ThreadPoolExecutor) so that an error or Ctrl-C ends the process at once instead of joining requests still
-in flight.
-
-Caching: a remote model can change behind its name. The fingerprint holds the server (host:port/path), the
-model name and what `GET /models` says about it (`id`, `root` -- vLLM's weights path or hub id --, `parent`,
-`owned_by`; not `created`, which vLLM sets to the time of the request). Redeploying other weights under the
-same name and path on the same server is not detectable: use `--no-cache` (or a new served name) then.
-
-Standard library only (urllib, in `client.py`): no torch, no openai client.
+Caching: the fingerprint holds the server (host:port/path), the model name and the server's `GET /models`
+entry for it (`id`, `root`, `parent`, `owned_by`; not `created`). Redeploying other weights under the same
+name on the same server is not detectable: use `--no-cache` then. User guide: docs (backends page).
 """
 
 from __future__ import annotations

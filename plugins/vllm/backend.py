@@ -1,32 +1,12 @@
 """The `vllm` backend: the whole request list through vLLM's offline `LLM.chat` (continuous batching).
 
-    geobench eval --backend vllm --model Qwen/Qwen2.5-VL-7B-Instruct --tasks all \\
-        --model-args tensor_parallel_size=1,gpu_memory_utilization=0.9,max_model_len=8192,dtype=bfloat16
-
-How it works
-------------
-- Requests go to `LLM.chat` in chunks of `chunk_size` (default 512) requests per call, each call with a list
-  of `SamplingParams`, one per prompt, so requests with different generation settings still share one call
-  and one continuous batch. A chunk's completions are yielded (and so cached by the evaluator) when that
-  call returns. **Trade-off:** `LLM.chat` returns only when its whole list is done, so a killed run loses
-  the chunk in flight (at most `chunk_size` requests); a larger chunk (`chunk_size=all`: one call for
-  everything) keeps the engine fuller at the end of each chunk, a smaller one loses less work on a kill.
-- The engine is built on the first `generate` call, when the requests are known: a rerun whose completions
-  are all cached never starts vLLM (nor needs a GPU), and `limit_mm_per_prompt` defaults to the largest
-  number of images in one request (at least 1), which is what vLLM reserves memory for when it profiles.
-- Images are decoded with `ImageRef.open()` (one-line errors naming the file) and passed as
-  `{"type": "image_pil", "image_pil": <PIL image>}` parts; the next chunk's images are decoded in a thread
-  while the current chunk generates. Text parts stay `{"type": "text", "text": ...}`.
-- Prompts are rendered with `chat_template_content_format="openai"`, so the model's chat template sees
-  `[{"type": "image"}, {"type": "text", "text": ...}]` exactly as the `hf` backend's processor does. (In the
-  "string" format vLLM joins the parts with newlines itself, which changes the prompt.)
-- Generation settings map as in `hf` (`sampling_params_kwargs`): greedy (`do_sample=False`, or temperature 0)
-  is temperature 0; sampling passes temperature, top_p and top_k; repetition_penalty, seed, stop strings and
-  max_new_tokens (-> max_tokens) always. Greedy outputs should match `hf`; sampled ones need not (different
-  random streams).
-- `n_tokens` counts generated tokens without the end token, as `hf` does: vLLM keeps the EOS (or stop token
-  id) that ended a request in `token_ids` while leaving it out of the text.
-- `--batch-size` is ignored: vLLM schedules its own batches (tune `max_num_seqs` instead).
+- Requests go to `LLM.chat` in chunks of `chunk_size` (default 512; `all` = one call), one `SamplingParams`
+  per prompt; a chunk's completions are cached when its call returns, so a kill loses at most one chunk.
+- The engine starts on the first `generate` (a fully cached rerun never starts vLLM nor needs a GPU), with
+  `limit_mm_per_prompt` defaulting to the most images in one request.
+- Images go as PIL `image_pil` parts (the next chunk decoded in a thread meanwhile), rendered with
+  `chat_template_content_format="openai"` so the template sees what the `hf` backend's processor sees.
+- Generation settings and `n_tokens` follow `hf` (see `mapping.py`); `--batch-size` is ignored.
 
 vLLM itself is imported only when the engine starts: it is an optional, GPU-only extra, and argument
 validation (`mapping.engine_args`) must give the same one-line errors on a machine without it.
