@@ -1,6 +1,6 @@
 """Built-in model presets: Geo-R1 and the Qwen2.5-VL-Instruct models it is compared with.
 
-Registered through `geobench_register_models` (re-exported by the `hf` plugin, so no entry point of its own).
+Registered through `geobench_register_models` (entry point `model_presets`).
 What each sets, and why (sources in notes/geo-r1.md):
 - prompt suffix: Geo-R1's think/answer instruction, the one its GRPO training used (the built-in tasks
   already end with it, so it is added only to prompts that lack it, e.g. a third-party task's);
@@ -14,10 +14,10 @@ What each sets, and why (sources in notes/geo-r1.md):
 from __future__ import annotations
 
 from geobench.hookspecs import hookimpl
+from geobench.parse import THINK_ANSWER
 from geobench.presets import ModelPreset
 
-THINK_ANSWER = ("First output the thinking process in <think> </think> tags and then output the final answer in "
-                "<answer> </answer> tags.")
+__all__ = ["PIXELS", "PRESETS", "THINK_ANSWER", "geobench_register_models"]
 PIXELS = {"min_pixels": 3136, "max_pixels": 12845056}
 
 PRESETS = {

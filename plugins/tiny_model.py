@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 from geobench.hookspecs import hookimpl
+from geobench.tinymodel import build_tiny_model, param_count
 
 
 @hookimpl
@@ -18,7 +19,7 @@ def geobench_register_models(register):
 
 @hookimpl
 def geobench_register_commands(cli):
-    import click
+    import click  # only the CLI calls this hook; the entry point itself imports stdlib + geobench core only
 
     @cli.group("tiny-model")
     def tiny_model():
@@ -29,8 +30,6 @@ def geobench_register_commands(cli):
     @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random weights.")
     def build(path: str, seed: int):
         """Build the tiny model into PATH (must be absent or empty)."""
-        from geobench.tinymodel import build_tiny_model, param_count
-
         t0 = time.perf_counter()
         out = build_tiny_model(path, seed=seed)
         click.echo(f"{out}  params={param_count(out)}  build_s={time.perf_counter() - t0:.2f}")

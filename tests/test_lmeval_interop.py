@@ -23,9 +23,9 @@ pytest.importorskip("lm_eval")
 
 from lm_eval.api.model import LM  # noqa: E402
 
-from geobench.plugins import lmeval  # noqa: E402
 from geobench.plugins.hf import HFBackend  # noqa: E402
-from geobench.plugins.lmeval import LMEvalBackend  # noqa: E402
+from geobench.plugins.lmeval import LMEvalBackend, convert  # noqa: E402
+from geobench.plugins.lmeval import models as lmeval_models  # noqa: E402
 
 
 class EchoLM(LM):
@@ -252,15 +252,15 @@ def test_unknown_type_bad_args_and_missing_lm_eval(tiny_model_path, monkeypatch)
     be = LMEvalBackend(tiny_model_path, "device=cpu,batch_size=auto")
     with pytest.raises(GeobenchError, match=r"cannot create lm-eval model 'hf-multimodal'.*auto"):
         be.load()
-    real = lmeval.importlib.util.find_spec
-    monkeypatch.setattr(lmeval.importlib.util, "find_spec", lambda name, *a: None if name == "lm_eval" else real(name, *a))
+    real = lmeval_models.importlib.util.find_spec
+    monkeypatch.setattr(lmeval_models.importlib.util, "find_spec", lambda name, *a: None if name == "lm_eval" else real(name, *a))
     with pytest.raises(GeobenchError, match=r"needs lm-eval.*pip install 'geobench\[lmeval\]'"):
         LMEvalBackend(tiny_model_path)
 
 
 def test_literal_image_placeholder_in_a_prompt_is_refused():
     with pytest.raises(GeobenchError, match="placeholder"):
-        lmeval.chat_to_lm_eval(user("look at <image> here"))
+        convert.chat_to_lm_eval(user("look at <image> here"))
 
 
 # ------------------------------------------------------------------------------------------- conversions
@@ -268,11 +268,11 @@ def test_literal_image_placeholder_in_a_prompt_is_refused():
 
 def test_chat_and_gen_kwargs_conversion(images):
     chat = [{"role": "system", "content": "Be brief."}, *user(images[0], "Tile A:", images[1], "Which?")]
-    assert lmeval.chat_to_lm_eval(chat) == [{"role": "system", "content": "Be brief."},
+    assert convert.chat_to_lm_eval(chat) == [{"role": "system", "content": "Be brief."},
                                             {"role": "user", "content": "<image>Tile A:<image>Which?"}]
-    assert lmeval.lm_eval_gen_kwargs(GenConfig(max_new_tokens=5, stop=("</answer>",))) == {
+    assert convert.lm_eval_gen_kwargs(GenConfig(max_new_tokens=5, stop=("</answer>",))) == {
         "until": ["</answer>"], "max_gen_toks": 5, "do_sample": False, "temperature": 0.0}
-    assert lmeval.lm_eval_gen_kwargs(GenConfig(do_sample=True, temperature=0.7, top_p=0.9, top_k=20,
+    assert convert.lm_eval_gen_kwargs(GenConfig(do_sample=True, temperature=0.7, top_p=0.9, top_k=20,
                                                repetition_penalty=1.1)) == {
         "until": [], "max_gen_toks": 256, "do_sample": True, "temperature": 0.7, "top_p": 0.9, "top_k": 20,
         "repetition_penalty": 1.1}
@@ -386,7 +386,7 @@ def test_exported_task_on_the_tiny_model_prompts_and_completes_like_geobench(exp
 
     import geobench
     from geobench import plugin_manager
-    from geobench.plugins.hf import _with_images
+    from geobench.messages import with_images
 
     lm = LMEvalBackend("hf-multimodal", lm_args(tiny_model_path, 4)).load()
     out = lm_eval.simple_evaluate(model=lm, tasks=["geobench_geoloc_toy"], task_manager=TaskManager(
@@ -407,7 +407,7 @@ def test_exported_task_on_the_tiny_model_prompts_and_completes_like_geobench(exp
     task = plugin_manager.registry().task("geoloc_toy")
     assert len(samples) == len(texts) == 6
     for doc in task.docs(None, 6):
-        chat = _with_images(task.to_messages(doc), [{"type": "image"}] * len(doc.images))
+        chat = with_images(task.to_messages(doc), [{"type": "image"}] * len(doc.images))
         prompt = hf.processor.apply_chat_template([chat], add_generation_prompt=True, tokenize=False)[0]
         assert samples[doc.id]["arguments"][0][0] == prompt
         assert samples[doc.id]["filtered_resps"] == [texts[doc.id]]

@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import pytest
 
 import geobench
-import geobench.plugins.vllm as vb
+import geobench.plugins.vllm.backend as vb
 from conftest import run_cli
 from geobench.api import Completion, GenConfig, ImageRef, Request, user
 from geobench.errors import GeobenchError

@@ -1,24 +1,9 @@
 """`geobench lm-eval export TASKS DIR`: geobench tasks as lm-eval YAML tasks, scored by geobench itself.
 
-For users whose pipeline is lm-eval (`lm_eval --tasks ...`, its loggers, its leaderboards), this writes, per
-task, `geobench_<task>.yaml` + `geobench_<task>.jsonl` (one row per doc: the prompt with an `<image>`
-placeholder where each image goes, and image file paths), plus one `geobench_utils.py` shared by them:
-
-    geobench lm-eval export geoloc_toy,crossview_toy ./lmeval_tasks [--limit N] [--gen-kwargs max_new_tokens=512]
-    lm_eval --model hf-multimodal --model_args pretrained=./ckpt --include_path ./lmeval_tasks \\
-        --tasks geobench_geoloc_toy --apply_chat_template        # or --tasks geobench (every exported task)
-
-The metrics are geobench's, not a re-implementation: `process_results` calls the geobench task's
-`score(doc, completion)` (the doc is re-read by id through the installed geobench, so geobench and the
-task's data must be present where lm-eval runs), and each metric's aggregation calls `Task.aggregate` over
-the per-sample results, so medians, macro means and per-question accuracies are exactly geobench's.
-lm-eval shows their stderr as N/A (geobench's own runs have them). The generation settings are the
-task's defaults with `--gen-kwargs` on top, written as the YAML's `generation_kwargs`; pass
-`--apply_chat_template` so the prompt goes through the model's chat template, as geobench does. Only
-tasks whose chats are one user message can be exported (all built-in ones are).
-
-Checked in tests/test_lmeval_interop.py: an exported task runs under `lm_eval.simple_evaluate` with
-`TaskManager(include_path=DIR)` on the tiny model, and its metrics equal geobench's for the same completions.
+Per task `geobench_<task>.yaml` + `.jsonl` (one row per doc: the prompt with `<image>` placeholders and the
+image paths), plus one `geobench_utils.py` whose `process_results` / `aggregate` call back into the installed
+geobench (`Task.score`, `Task.aggregate`), so lm-eval reports exactly geobench's numbers. Only tasks whose
+chats are one user message can be exported. Checked in tests/test_lmeval_interop.py.
 """
 
 from __future__ import annotations
@@ -28,9 +13,13 @@ import json
 import os
 from pathlib import Path
 
+from geobench import messages, plugin_manager
 from geobench.api import ImageRef, Task
+from geobench.args import parse_kv
+from geobench.atomic import atomic_write
 from geobench.errors import GeobenchError
-from geobench.plugins.lmeval import chat_to_lm_eval, lm_eval_gen_kwargs
+from geobench.plugins.lmeval.convert import chat_to_lm_eval, lm_eval_gen_kwargs
+from geobench.selection import select_tasks
 
 UTILS_MODULE = "geobench_utils"
 PREFIX = "geobench_"
@@ -110,9 +99,6 @@ def export(tasks: str | list, out_dir: str | os.PathLike, *, limit: int | None =
 
     Returns the YAML files written. The utils module is (re)written once per folder.
     """
-    from geobench import plugin_manager
-    from geobench.evaluator import parse_kv, select_tasks
-
     reg = registry or plugin_manager.registry()
     if limit is not None and limit < 1:
         raise GeobenchError(f"--limit must be >= 1, got {limit}")
@@ -128,7 +114,7 @@ def export(tasks: str | list, out_dir: str | os.PathLike, *, limit: int | None =
     written = []
     for task in select_tasks(reg, tasks):
         written.append(_export_task(task, out, limit, overrides, group=reg.group_of(task.name, task)))
-    _atomic_write(out / f"{UTILS_MODULE}.py", UTILS_SOURCE)
+    atomic_write(out / f"{UTILS_MODULE}.py", UTILS_SOURCE)
     return written
 
 
@@ -141,13 +127,12 @@ def _export_task(task: Task, out: Path, limit: int | None, overrides: dict, grou
     data = os.environ.get("GEOBENCH_DATA") or ""
     rows, samples = [], []
     for doc in docs:
-        messages = task.to_messages(doc)
-        if len(messages) != 1 or messages[0]["role"] != "user":
+        chat = task.to_messages(doc)
+        if len(chat) != 1 or chat[0]["role"] != "user":
             raise GeobenchError(f"task {task.name!r} cannot be exported: its prompts are not one user message "
                                 "(lm-eval tasks take one prompt text)")
-        refs = [c["image"] for c in messages[0]["content"] if isinstance(c, dict) and c.get("type") == "image"] \
-            if isinstance(messages[0]["content"], list) else []
-        rows.append({"doc_id": doc.id, "prompt": chat_to_lm_eval(messages)[0]["content"],
+        refs = messages.images(chat)
+        rows.append({"doc_id": doc.id, "prompt": chat_to_lm_eval(chat)[0]["content"],
                      "images": [_image_path(ref, out) for ref in refs]})
         samples.append(task.score(doc, ""))
     # The metrics a geobench run of these docs reports (per-question keys depend on the docs present).
@@ -156,9 +141,9 @@ def _export_task(task: Task, out: Path, limit: int | None, overrides: dict, grou
            "geobench_data": data, "metrics": metrics}
     name = f"{PREFIX}{task.name}"
     jsonl = out / f"{name}.jsonl"
-    _atomic_write(jsonl, "".join(json.dumps({**row, **key}, ensure_ascii=False) + "\n" for row in rows))
+    atomic_write(jsonl, "".join(json.dumps({**row, **key}, ensure_ascii=False) + "\n" for row in rows))
     yaml_path = out / f"{name}.yaml"
-    _atomic_write(yaml_path, _yaml(task, name, jsonl, gen, metrics, group))
+    atomic_write(yaml_path, _yaml(task, name, jsonl, gen, metrics, group))
     return yaml_path
 
 
@@ -206,9 +191,3 @@ def _yaml(task: Task, name: str, jsonl: Path, gen, metrics: list[str], group: st
 
 def _default_hib(metric: str) -> bool:
     return not metric.endswith("_km")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

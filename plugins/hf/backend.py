@@ -5,7 +5,7 @@ this on the tiny model). Requests are grouped by generation settings, sorted lon
 out-of-memory error shows up on the first batch), and results are yielded as each batch finishes. The next
 batch's images are decoded in a thread while the current batch generates.
 
-torch and transformers are imported inside functions: `geobench --help` must stay fast.
+Imported only when the `hf` backend is looked up (the plugin's entry point, `geobench.plugins.hf`, is light).
 """
 
 from __future__ import annotations
@@ -15,47 +15,22 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from geobench import hfutil
+import torch
+from transformers import AutoConfig, AutoModelForImageTextToText
+from transformers.utils import logging as hf_logging
+
+from geobench import hfutil, messages
 from geobench.api import Backend, Completion, GenConfig, Request
+from geobench.args import batch_size as batch_size_arg
+from geobench.args import positive_int, truthy
 from geobench.errors import GeobenchError
-from geobench.hookspecs import hookimpl
 
 KNOWN_ARGS = ("batch_size", "dtype", "device", "attn_implementation", "min_pixels", "max_pixels",
               "trust_remote_code", "revision", "max_batch_size")
 CPU_AUTO_BATCH = 16  # batch_size=auto on CPU: no OOM signal to probe with, so a fixed cap
 
 
-# ---------------------------------------------------------------------------------------------- loading
-
-
-def _batch_size(value: int | str) -> int | str:
-    if isinstance(value, str) and value.strip().lower() == "auto":
-        return "auto"
-    n = _opt_int("batch_size (a positive integer or 'auto')", value)
-    if n is None:
-        raise GeobenchError("batch_size must be a positive integer or 'auto', got None")
-    return n
-
-
-def _opt_int(name: str, value) -> int | None:
-    if value is None:
-        return None
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        raise GeobenchError(f"{name} must be an integer, got {value!r}") from None
-    if n < 1:
-        raise GeobenchError(f"{name} must be >= 1, got {value!r}")
-    return n
-
-
-def _flag(value) -> bool:
-    return value.strip().lower() in ("1", "true", "yes") if isinstance(value, str) else bool(value)
-
-
 def _is_oom(e: BaseException) -> bool:
-    import torch
-
     return isinstance(e, torch.OutOfMemoryError) or (isinstance(e, RuntimeError) and "out of memory" in str(e))
 
 
@@ -75,11 +50,11 @@ class HFBackend(Backend):
         if unknown:
             raise GeobenchError(f"unknown model arg{'s' if len(unknown) > 1 else ''} "
                                 f"{', '.join(map(repr, sorted(unknown)))} for backend 'hf'; known: {', '.join(KNOWN_ARGS)}")
-        import torch
-
         # Cheap checks first: a typo should not cost a model load.
-        batch_size, max_batch_size = _batch_size(batch_size), _opt_int("max_batch_size", max_batch_size)
-        min_pixels, max_pixels = _opt_int("min_pixels", min_pixels), _opt_int("max_pixels", max_pixels)
+        batch_size = batch_size_arg(batch_size, "batch_size")
+        max_batch_size = positive_int("max_batch_size", max_batch_size, optional=True)
+        min_pixels = positive_int("min_pixels", min_pixels, optional=True)
+        max_pixels = positive_int("max_pixels", max_pixels, optional=True)
         if min_pixels and max_pixels and min_pixels > max_pixels:
             raise GeobenchError(f"min_pixels ({min_pixels}) > max_pixels ({max_pixels})")
         if device == "auto":
@@ -95,7 +70,7 @@ class HFBackend(Backend):
             dtype = "bfloat16" if device.startswith("cuda") else "float32"
         if dtype not in hfutil.DTYPES:
             raise GeobenchError(f"bad dtype {dtype!r}; known: auto, {', '.join(hfutil.DTYPES)}")
-        trust_remote_code = _flag(trust_remote_code)
+        trust_remote_code = truthy(trust_remote_code)
         self.local_path = hfutil.local_folder(model)
         where = self.local_path or model
 
@@ -131,8 +106,6 @@ class HFBackend(Backend):
         self._processor = value
 
     def _load_processor(self) -> None:
-        from transformers import AutoConfig
-
         a = self._load_args
         try:  # the config first: an unknown architecture is a clearer error than its processor's complaint
             AutoConfig.from_pretrained(a["where"], revision=a["revision"], trust_remote_code=a["trust_remote_code"])
@@ -163,8 +136,8 @@ class HFBackend(Backend):
     def _setup(self, model, processor, model_id: str, batch_size, max_batch_size) -> None:
         self.processor = processor
         self.model_id = model_id
-        self.batch_size = _batch_size(batch_size)
-        self.max_batch_size = _opt_int("max_batch_size", max_batch_size)
+        self.batch_size = batch_size_arg(batch_size, "batch_size")
+        self.max_batch_size = positive_int("max_batch_size", max_batch_size, optional=True)
         self._limit = 1  # the batch size now in use
         self._oom_cap: int | None = None  # auto: a batch size known to fit, after an out-of-memory error
         self._largest_ok = 0  # the largest batch that ran: the effective batch size
@@ -228,9 +201,6 @@ class HFBackend(Backend):
     def load_model(self):
         """Load the weights now (normally on the first generate); load errors are one line."""
         if self.model is None:
-            from transformers import AutoModelForImageTextToText
-            from transformers.utils import logging as hf_logging
-
             a = self._load_args
             _ = self.processor  # load it first if needed: _bind reads its tokenizer
             bar = hf_logging.is_progress_bar_enabled()
@@ -249,8 +219,6 @@ class HFBackend(Backend):
         return self.model
 
     def generate(self, requests: list[Request]) -> Iterator[tuple[int, Completion]]:
-        import torch
-
         if not requests:
             return
         self.load_model()
@@ -282,7 +250,7 @@ class HFBackend(Backend):
         """
         groups: dict[GenConfig, list[int]] = {}
         longest_first = sorted(range(len(requests)), reverse=True,
-                               key=lambda i: (len(requests[i].images), _text_len(requests[i].messages)))
+                               key=lambda i: (len(requests[i].images), messages.text_length(requests[i].messages)))
         for i in longest_first:
             groups.setdefault(requests[i].gen, []).append(i)
         for gen, idxs in groups.items():
@@ -298,8 +266,6 @@ class HFBackend(Backend):
 
     def _run(self, requests, gen: GenConfig, idxs: list[int], images: dict) -> Iterator[tuple[int, Completion]]:
         """Generate `idxs` in batches of the current limit; with batch_size=auto, halve it on OOM and retry."""
-        import torch
-
         pos = 0
         while pos < len(idxs):
             batch = idxs[pos:pos + self._batch_limit(gen)]
@@ -323,9 +289,7 @@ class HFBackend(Backend):
             pos += len(batch)
 
     def _generate_batch(self, requests, gen: GenConfig, batch: list[int], images: dict) -> list[Completion]:
-        import torch
-
-        chats = [_with_images(requests[i].messages, images[i]) for i in batch]
+        chats = [messages.with_images(requests[i].messages, images[i]) for i in batch]
         texts = self.processor.apply_chat_template(chats, add_generation_prompt=True, tokenize=False)
         flat = [im for i in batch for im in images[i]]
         inputs = self.processor(text=texts, images=flat or None, padding=True, padding_side="left",
@@ -362,30 +326,3 @@ class HFBackend(Backend):
 def _decode(requests: list[Request], idxs: list[int]) -> dict[int, list]:
     """Decode the images of some requests (runs in the prefetch thread); errors name the file."""
     return {i: [ref.open() for ref in requests[i].images] for i in idxs}
-
-
-def _with_images(messages: list[dict], images: list) -> list[dict]:
-    """The chat with each ImageRef replaced, in order, by its decoded PIL image (the processor's format)."""
-    it = iter(images)
-    out = []
-    for m in messages:
-        content = m["content"]
-        if isinstance(content, list):
-            content = [{"type": "image", "image": next(it)} if c.get("type") == "image" else c for c in content]
-        out.append({**m, "content": content})
-    return out
-
-
-def _text_len(messages: list[dict]) -> int:
-    return sum(len(m["content"]) if isinstance(m["content"], str) else
-               sum(len(c.get("text", "")) for c in m["content"]) for m in messages)
-
-
-@hookimpl
-def geobench_register_backends(register):
-    register(HFBackend, name="hf")
-
-
-# The built-in model presets (Geo-R1, Qwen2.5-VL-Instruct) are registered by this plugin: presets serve the
-# weight-loading backends first, and this keeps them without an entry point of their own.
-from geobench.plugins.model_presets import geobench_register_models  # noqa: E402, F401
