@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 
 import click
 
@@ -12,7 +14,9 @@ from geobench.trainers.training.demo import format_summary, run_demo
 
 def _run(name: str, config: str | None, overrides: tuple[str, ...], resume: bool, as_json: bool) -> None:
     trainer = plugin_manager.registry().trainer(name)
-    summary = trainer.train(config, overrides, resume=resume)
+    # With --json, stdout carries the summary alone: the training libraries' log lines go to stderr.
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        summary = trainer.train(config, overrides, resume=resume)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
