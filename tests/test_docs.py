@@ -69,6 +69,8 @@ def test_readme_starts_with_the_two_fresh_machine_commands():
     block = lines[lines.index("```bash") + 1 : lines.index("```bash") + 3]
     assert block[0].endswith("geobench eval --model tiny --tasks all")
     assert block[1].endswith("python -m pytest")
+    for command in block:  # each is valid shell, as a newcomer pastes it
+        assert subprocess.run(["bash", "-n", "-c", command], capture_output=True).returncode == 0, command
     ci = (REPO / ".ci" / "run").read_text()
     assert "python -m pytest" in ci and "-c constraints.txt" in ci and "torch==2.13.0" in ci
 
