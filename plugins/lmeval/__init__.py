@@ -13,6 +13,7 @@ import importlib
 import os
 
 from geobench.hookspecs import hookimpl
+from geobench.lazy import reexport
 
 BACKEND = "geobench.plugins.lmeval.backend:LMEvalBackend"
 
@@ -55,8 +56,4 @@ def geobench_register_commands(cli):
             click.echo(str(path))
 
 
-def __getattr__(name: str):
-    """`LMEvalBackend` on first access (PEP 562): the old import path keeps working, this stays light."""
-    if name == "LMEvalBackend":
-        return importlib.import_module(f"{__name__}.backend").LMEvalBackend
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = reexport(__name__, {"LMEvalBackend": "backend"})

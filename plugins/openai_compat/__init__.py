@@ -7,9 +7,8 @@ the API key), `convert.py` (request body and completion JSON). This module stays
 
 from __future__ import annotations
 
-import importlib
-
 from geobench.hookspecs import hookimpl
+from geobench.lazy import reexport
 
 BACKEND = "geobench.plugins.openai_compat.backend:OpenAIBackend"
 _PUBLIC = {"OpenAIBackend": "backend", "KNOWN_ARGS": "backend", "image_mime": "convert", "data_url": "convert",
@@ -21,8 +20,4 @@ def geobench_register_backends(register):
     register(BACKEND, name="openai")
 
 
-def __getattr__(name: str):
-    """The backend's public names on first access (PEP 562): old import paths keep working, this stays light."""
-    if name in _PUBLIC:
-        return getattr(importlib.import_module(f"{__name__}.{_PUBLIC[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = reexport(__name__, _PUBLIC)

@@ -8,9 +8,8 @@ the offline toy-world version (in the CV-Cities layout).
 
 from __future__ import annotations
 
-import importlib
-
 from geobench.hookspecs import hookimpl
+from geobench.lazy import reexport
 
 TOY_EXPORT_VERSION = "1"  # bump when toy.export_toy writes anything different (the cached folder is keyed by it)
 
@@ -41,11 +40,5 @@ def geobench_register_toy_datasets(register):
     register("crossview", f"{__name__}.toy:export_toy", version=TOY_EXPORT_VERSION)
 
 
-def __getattr__(name: str):
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = reexport(__name__, _WHERE)
 
-
-def __dir__():
-    return sorted([*globals(), *_WHERE])

@@ -7,9 +7,8 @@ dataset by "module:attr" reference. `task` holds the questions, prompt, parsing,
 
 from __future__ import annotations
 
-import importlib
-
 from geobench.hookspecs import hookimpl
+from geobench.lazy import reexport
 
 TOY_EXPORT_VERSION = "1"  # bump when toy.export writes anything different (the cached folder is keyed by it)
 
@@ -38,11 +37,5 @@ def geobench_register_toy_datasets(register):
     register("scene", f"{__name__}.toy:export", version=TOY_EXPORT_VERSION)
 
 
-def __getattr__(name: str):
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = reexport(__name__, _WHERE)
 
-
-def __dir__():
-    return sorted([*globals(), *_WHERE])

@@ -6,7 +6,7 @@ load from their modules (numpy, PIL) on first use.
 
 from __future__ import annotations
 
-import importlib
+from geobench.lazy import reexport
 
 _PUBLIC = {"contact_sheet": "render", "render_ground": "render", "render_satellite": "render",
            **{n: "world" for n in ("CLIMATES", "GEOCHAIN_FACTS", "SETTLEMENTS", "City", "Country", "Place", "World")}}
@@ -14,11 +14,4 @@ _PUBLIC = {"contact_sheet": "render", "render_ground": "render", "render_satelli
 __all__ = sorted(_PUBLIC)
 
 
-def __getattr__(name: str):
-    if name in _PUBLIC:
-        return getattr(importlib.import_module(f"{__name__}.{_PUBLIC[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *_PUBLIC])
+__getattr__, __dir__ = reexport(__name__, _PUBLIC)

@@ -11,10 +11,8 @@ first lookup), and the public names below are imported from their modules on fir
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from geobench.hookspecs import hookimpl
+from geobench.lazy import reexport
 
 # registered name -> attribute of geobench.trainers.rewards.presets (tests check this equals presets.REWARDS)
 BUILTIN = {"format": "FORMAT", "accuracy": "ACCURACY", "accuracy_signed": "ACCURACY_SIGNED",
@@ -54,11 +52,7 @@ _PUBLIC = {  # name -> the module (under geobench.trainers.rewards) that defines
 __all__ = sorted(n for n in _PUBLIC if not n.startswith("_"))
 
 
-def __getattr__(name: str) -> Any:
-    if name in _PUBLIC:
-        where = _PUBLIC[name]
-        return getattr(importlib.import_module(where if "." in where else f"{__name__}.{where}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = reexport(__name__, _PUBLIC)
 
 
 @hookimpl

@@ -12,10 +12,10 @@ their modules on first use (PEP 562), so `geobench --help` imports none of them.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from geobench.hookspecs import hookimpl
+from geobench.lazy import reexport
 
 _PUBLIC = {  # name -> the module (under geobench.trainers.scaffold) that defines it
     "scaffold": "writer", "report_rows": "writer", "to_record": "writer", "check_out_dir": "writer",
@@ -32,13 +32,11 @@ _API = {"Truth": "Truth", "Item": "ScaffoldItem"}  # moved to geobench.api (`Ite
 __all__ = sorted([*_PUBLIC, *_API])
 
 
+_getattr, __dir__ = reexport(__name__, {**_PUBLIC, **{name: "geobench.api" for name in _API.values()}})
+
+
 def __getattr__(name: str) -> Any:
-    if name in _PUBLIC:
-        where = _PUBLIC[name]
-        return getattr(importlib.import_module(where if "." in where else f"{__name__}.{where}"), name)
-    if name in _API:
-        return getattr(importlib.import_module("geobench.api"), _API[name])
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _getattr(_API.get(name, name))
 
 
 @hookimpl
