@@ -305,20 +305,32 @@ def default_reward_metric(task: Task) -> str:
 
 @dataclass(frozen=True)
 class DataSource:
-    """Where a benchmark's files are published (filled in by each benchmark task; read by `geobench data`)."""
+    """Where a benchmark's files are published (filled in by each benchmark task; read by `geobench data`).
+
+    `confirmed` / `unconfirmed` say, in a few words, which of these facts were checked against the publisher's
+    own code or card and which are not checked yet (shown by `geobench data list`)."""
 
     licence: str = ""
     size: str = ""  # on disk, as people say it ("3.2 GB")
     homepage: str = ""
+    confirmed: str = ""
+    unconfirmed: str = ""
 
     def describe(self) -> str:
         return self.homepage
+
+    @property
+    def pullable(self) -> bool:
+        """`geobench data pull` can fetch it (a Hub or URL source, not one released on request)."""
+        return False
 
 
 @dataclass(frozen=True)
 class HubSource(DataSource):
     """A Hugging Face Hub repository: `patterns` of files at a pinned `revision`; `shards` is a glob of the
-    parts a user may take the first N of; `unpack` names how the files become the loader's layout."""
+    parts a user may take the first N of; `unpack` names how the files become the loader's layout ("" copies
+    them as they are, "zip"/"tar" extracts archives where they sit). The Hub publishes every file's checksum
+    (sha256 of LFS files, git blob id of the others): downloads are verified against it."""
 
     repo_id: str = ""
     revision: str = "main"
@@ -330,17 +342,49 @@ class HubSource(DataSource):
     def describe(self) -> str:
         return f"hf://{self.repo_type}s/{self.repo_id}@{self.revision}"
 
+    @property
+    def pullable(self) -> bool:
+        return bool(self.repo_id and self.patterns)
+
+
+@dataclass(frozen=True)
+class UrlFile:
+    """One file of a URL source: its URL (https, or `doi:10.5281/zenodo.N/name`), the name it is saved
+    under, its sha256 where the publisher gives one (None: verified by size only, if `size` is known), and
+    `browser`: the URL is a page that needs a browser (e.g. MediaFire); the user puts the file in the
+    download folder and the pull takes it from there."""
+
+    url: str
+    name: str = ""
+    sha256: str | None = None
+    size: int | None = None
+    browser: bool = False
+
+    @property
+    def filename(self) -> str:
+        return self.name or self.url.rstrip("/").split("/")[-1].split("?")[0]
+
 
 @dataclass(frozen=True)
 class UrlSource(DataSource):
-    """Plain HTTPS or DOI URLs with their sha256 where the publisher gives one."""
+    """Plain HTTPS or DOI URLs with their sha256 where the publisher gives one (`files`; `urls`/`sha256` are
+    the older spelling of the same, one URL each). `unpack` as for HubSource."""
 
     urls: tuple[str, ...] = ()
     sha256: tuple[str, ...] = ()
     unpack: str = ""
+    files: tuple[UrlFile, ...] = ()
+
+    def entries(self) -> tuple[UrlFile, ...]:
+        sums = list(self.sha256) + [None] * len(self.urls)
+        return self.files + tuple(UrlFile(u, sha256=s or None) for u, s in zip(self.urls, sums, strict=False))
 
     def describe(self) -> str:
-        return ", ".join(self.urls)
+        return ", ".join(f.url for f in self.entries()) or self.homepage
+
+    @property
+    def pullable(self) -> bool:
+        return bool(self.entries())
 
 
 @dataclass(frozen=True)
@@ -386,10 +430,26 @@ class BenchmarkTask(Task):
         """Where to get the data, in a few words (for the missing-data message)."""
         return self.source.describe() if self.source is not None else "see the task's documentation"
 
+    def pull_command(self) -> str | None:
+        """The command that downloads this task's data (None: it cannot be downloaded by geobench)."""
+        return f"geobench data pull {self.name}" if self.source is not None and self.source.pullable else None
+
     def data_status(self) -> str | None:
         from geobench import data
 
-        return data.missing(self.root(), self.expected(self.split), self.source_text())
+        return data.missing(self.root(), self.expected(self.split), self.source_text(), self.pull_command())
+
+    def lay_out(self, files: dict[str, Path], target: Path, *,
+               shards: tuple[int, int] | None = None) -> dict[str, dict] | None:
+        """Turn the downloaded `files` (name in the source -> local file) into the loader's layout under
+        `target`, an empty temporary folder that `geobench data pull` renames into place when this returns.
+        `shards` is (taken, published) when only the first shards were pulled. The default copies the files
+        to their names and, with the source's `unpack` ("zip"/"tar"), extracts archives where they sit,
+        refusing members that would leave the folder. Override it to rename files or build a CSV. It may return
+        what it wrote (relative path -> {"size", "crc32"}) to spare the pull a second read of each file."""
+        from geobench import layout
+
+        return layout.lay_out(files, target, unpack=getattr(self.source, "unpack", ""))
 
     def docs(self, split: str | None = None, limit: int | None = None) -> Iterable[Doc]:
         docs = self.load(split or self.split)

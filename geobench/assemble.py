@@ -66,12 +66,25 @@ def assemble(reg: Registry, plans: list[Plan], per_sample: dict, be: Backend, di
         "use_cache": cfg["use_cache"], "checkpoint_step": cfg["checkpoint_step"], "backend_config": described,
         "on_error": cfg["on_error"], "preset": cfg["preset"], "preset_settings": cfg["preset_settings"],
     }
+    results["config"]["model_commit"] = model_commit(display, fingerprint)
     results["model_name"] = display
     results["model_source"] = getattr(be, "name", "")
     results["git_hash"] = _git_hash()
     results["versions_env"] = dict(_env_versions())
     results["geobench_version"] = results["versions_env"].get("geobench")
     return results
+
+
+def model_commit(model: str, fingerprint) -> str | None:
+    """The Hub commit the model's files came from: the fingerprint's, else the local HF cache's snapshot of
+    the id (a model the backend downloaded during the run), else None (a local folder or an API model)."""
+    fp = fingerprint if isinstance(fingerprint, dict) else {}
+    if fp.get("commit"):
+        return fp["commit"]
+    from geobench import hfutil
+
+    found = hfutil.cached_config(model, fp.get("revision"))
+    return hfutil.snapshot(found or "")[1]
 
 
 def group_aggregate(per_sample_by_task: dict[str, list[dict]]) -> dict[str, Any]:

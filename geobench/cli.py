@@ -96,13 +96,19 @@ def cli(strict_plugins: bool):
 @click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
               help="A bad sample (corrupt image, bad row): stop with one line, or skip it and count it per reason.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary lines on stderr.")
+@click.option("--download", is_flag=True,
+              help="First pull the missing Hub-hosted data of the tasks (as `geobench data pull`).")
 @DATA_DIR
 def eval_cmd(model, tasks, backend, model_args, batch_size, gen_kwargs, limit, seed, output, run_name, no_cache,
-             cache_path, checkpoint_step, task_args, preset, on_error, quiet, data_dir):
+             cache_path, checkpoint_step, task_args, preset, on_error, quiet, download, data_dir):
     """Evaluate a model on tasks; writes results/<run>/ and rebuilds results/table.csv."""
     from geobench.evaluator import evaluate
 
     _set_data_dir(data_dir)
+    if download:
+        from geobench.datacmd import pull_missing
+
+        pull_missing(tasks)
     res = evaluate(model, tasks, backend=backend, model_args=model_args, batch_size=batch_size,
                    gen_kwargs=gen_kwargs, limit=limit, seed=seed, output=output, run_name=run_name,
                    use_cache=not no_cache, cache_path=cache_path, checkpoint_step=checkpoint_step,
@@ -245,6 +251,15 @@ def report_cmd(runs, results_dir, out, train_dir, title, data_dir):
                f"{sum(len(s['images']) for s in summary['sections'].values())} figures)")
 
 
+def _add_core_commands() -> None:
+    from geobench.datacmd import data_group
+
+    cli.add_command(data_group)
+
+
+_add_core_commands()
+
+
 def _add_plugin_commands(reg: plugins.Registry) -> None:
     reg.call_hook("geobench_register_commands", cli=cli)
 
@@ -256,8 +271,8 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["GEOBENCH_STRICT_PLUGINS"] = "1"
             plugins.set_registry(None)
         _add_plugin_commands(plugins.registry())
-        cli.main(args=argv, prog_name="geobench", standalone_mode=False)
-        return 0
+        rv = cli.main(args=argv, prog_name="geobench", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0  # a command's click.exceptions.Exit(n) comes back as n
     except GeobenchError as e:
         if _debug():
             traceback.print_exc()

@@ -102,12 +102,14 @@ def benchmark_dir(name: str) -> Path:
     return Path(override).expanduser() if override else data_root() / name
 
 
-def missing(folder: Path, expected: Iterable[str], source: str) -> str | None:
-    """None if every expected file/folder exists under `folder`, else a one-line reason with the source."""
+def missing(folder: Path, expected: Iterable[str], source: str, pull: str | None = None) -> str | None:
+    """None if every expected file/folder exists under `folder`, else a one-line reason with the source and,
+    where geobench can download it, the command that does (`pull`)."""
     absent = [e for e in expected if not (folder / e).exists()]
     if not absent:
         return None
-    return f"expected {', '.join(str(folder / e) for e in absent)} (get it from {source})"
+    how = f"; or run `{pull}`" if pull else ""
+    return f"expected {', '.join(str(folder / e) for e in absent)} (get it from {source}{how})"
 
 
 def safe_join(root: Path, relative: str) -> Path:

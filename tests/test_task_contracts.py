@@ -80,8 +80,9 @@ def test_benchmark_task_contract(name, tmp_path):
 def test_declared_sources():
     from geobench.tasks import crossview, geolocation, scene
 
-    assert geolocation.Osv5m.source == HubSource(repo_id="osv5m/osv5m", patterns=("test.csv", "images/test/*.zip"),
-                                                 shards="images/test/*.zip")
+    src = geolocation.Osv5m.source
+    assert isinstance(src, HubSource) and (src.repo_id, src.patterns, src.shards, src.unpack) == (
+        "osv5m/osv5m", ("test.csv", "images/test/*.zip"), "images/test/*.zip", "zip")
     assert scene.GeoChain.source.repo_id == "sahitiy51/geochain"
     assert geolocation.ImageoGss.source.homepage == "https://zenodo.org/records/16670471"
     for cls in (crossview.CVCities, crossview.CVUSA, crossview.CVACT, crossview.VIGOR, crossview.University1652):

@@ -3,12 +3,13 @@ declarations, and the generic loaders for any CSV/JSONL + image folder or local 
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 from typing import Any
 
 from geobench import data
-from geobench.api import Doc, GenConfig, HubSource, ImageRef, UrlSource
+from geobench.api import Doc, GenConfig, HubSource, ImageRef, UrlFile, UrlSource
 from geobench.errors import GeobenchError
 
 from .tables import CsvBenchmark, CsvLayout, check_unique, rows_to_docs
@@ -33,7 +34,14 @@ class Im2gps3k(CsvBenchmark):
     """
 
     name = "im2gps3k"
-    source = UrlSource(homepage="https://github.com/TIBHannover/GeoEstimation")
+    source = UrlSource(
+        homepage="https://github.com/TIBHannover/GeoEstimation", unpack="zip",
+        files=(UrlFile("https://raw.githubusercontent.com/TIBHannover/GeoEstimation/"
+                       "5e091c0c5a73886635ddb10a870ff5c4907cfd0c/meta/im2gps3k_places365.csv"),
+               UrlFile("http://www.mediafire.com/file/7ht7sn78q27o9we/im2gps3ktest.zip", browser=True)),
+        confirmed="metadata path and commit (GeoEstimation meta/im2gps3k_places365.csv); the images link "
+                  "(Revisiting IM2GPS, cited by GeoCLIP/G3)",
+        unconfirmed="licence; sizes and sha256 of both files; the zip's inner folder (im2gps3ktest/ expected)")
     source_note = ("metadata: github.com/TIBHannover/GeoEstimation meta/im2gps3k_places365.csv; images: "
                    "im2gps3ktest.zip from the Revisiting IM2GPS project (Vo et al. 2017)")
     description = "IM2GPS3K: 2,997 Flickr photos; predict (lat, lon)"
@@ -53,7 +61,13 @@ class Yfcc4k(Im2gps3k):
     """
 
     name = "yfcc4k"
-    source = UrlSource(homepage="https://github.com/TIBHannover/GeoEstimation")
+    source = UrlSource(
+        homepage="https://github.com/TIBHannover/GeoEstimation", unpack="zip",
+        files=(UrlFile("https://huggingface.co/Jia-py/G3-checkpoint (G3's release; file name unconfirmed)",
+                       name="yfcc4k_places365.csv", browser=True),
+               UrlFile("http://www.mediafire.com/file/3og8y3o6c9de3ye/yfcc4k.zip", browser=True)),
+        confirmed="the images link (Revisiting IM2GPS, cited by G3 and Img2Loc)",
+        unconfirmed="where the metadata CSV is published under that name; licence; sizes and sha256")
     source_note = ("metadata yfcc4k_places365.csv (G3 / Img2Loc releases, GeoEstimation lineage); images: "
                    "yfcc4k.zip from the Revisiting IM2GPS project (Vo et al. 2017)")
     description = "YFCC4K: 4,536 YFCC100M photos; predict (lat, lon)"
@@ -75,7 +89,8 @@ class Mp16Reason(CsvBenchmark):
     """
 
     name = "mp16_reason"
-    source = UrlSource(homepage="https://huggingface.co/globe-project")
+    source = UrlSource(homepage="https://huggingface.co/globe-project",
+                       unconfirmed="the repository and file names of the MP16-Reason test set on the Hub")
     source_note = "huggingface.co/globe-project (MP16-Reason) with github.com/lingli1996/GLOBE"
     description = "MP16-Reason test: Flickr photos with city/country; predict names and (lat, lon)"
     ask_names = True
@@ -99,7 +114,14 @@ class ImageoGss(CsvBenchmark):
     """
 
     name = "imageo_gss"
-    source = UrlSource(homepage="https://zenodo.org/records/16670471")
+    source = UrlSource(
+        homepage="https://zenodo.org/records/16670471", unpack="zip",
+        files=(UrlFile("https://raw.githubusercontent.com/Lingyao1219/benchmark-reverse-geocoding/"
+                       "e593e56f4d020f7d5bea8d3be7ff6dac9bb166d5/analysis/dataset1_info.csv"),
+               UrlFile("doi:10.5281/zenodo.16670471/IMAGEO-Bench-datasets.zip")),
+        confirmed="metadata path and commit (benchmark-reverse-geocoding analysis/dataset1_info.csv); the "
+                  "Zenodo record 16670471",
+        unconfirmed="the archive's file name in the Zenodo record; licence; sizes and sha256")
     source_note = ("zenodo.org/records/16670471 (IMAGEO-Bench-datasets/dataset1) with "
                    "github.com/Lingyao1219/benchmark-reverse-geocoding analysis/dataset1_info.csv")
     description = "IMAGEO-Bench GSS: 6,152 global street images; city/country accuracy and km errors"
@@ -121,12 +143,34 @@ class Osv5m(CsvBenchmark):
     """
 
     name = "osv5m"
-    source = HubSource(repo_id="osv5m/osv5m", patterns=("test.csv", "images/test/*.zip"), shards="images/test/*.zip")
+    source = HubSource(
+        repo_id="osv5m/osv5m", patterns=("test.csv", "images/test/*.zip"), shards="images/test/*.zip", unpack="zip",
+        homepage="https://huggingface.co/datasets/osv5m/osv5m", licence="CC-BY-SA-4.0 (unconfirmed)",
+        confirmed="repo id; test.csv with its columns; images/test/00.zip..04.zip holding <id>.jpg (the dataset's "
+                  "loading script osv5m.py and DATASET.md of github.com/gastruc/osv5m)",
+        unconfirmed="a pinned commit (main is pulled and the commit recorded); licence; size")
     source_note = "huggingface.co/datasets/osv5m/osv5m (test.csv + images/test/*.zip, unzipped)"
     description = "OSV-5M test: 210k street-view images; predict (lat, lon)"
     layout = CsvLayout(files={"test": "test.csv"}, image_dirs=("images/test",), image_col=("id",),
                        lat_col=("latitude",), lon_col=("longitude",), id_col="id", by_stem=True,
                        required=("id", "latitude", "longitude"))
+
+    def lay_out(self, files, target, *, shards=None):
+        """Unzip the shards under images/test/; with only the first shards pulled, test.csv keeps the rows
+        whose image is there (the published one is kept as test.full.csv)."""
+        written = super().lay_out(files, target, shards=shards)
+        if shards and shards[0] < shards[1]:
+            have = {os.path.splitext(os.path.basename(p))[0] for p in written}
+            full, part = target / "test.full.csv", target / "test.csv"
+            os.replace(part, full)
+            with open(full, newline="", encoding="utf-8") as fin, open(part, "w", newline="", encoding="utf-8") as fout:
+                reader = csv.reader(fin)
+                out = csv.writer(fout)
+                header = next(reader)
+                out.writerow(header)
+                col = header.index("id")
+                out.writerows(row for row in reader if len(row) > col and row[col] in have)
+        return written
 
 
 # ----------------------------------------------------------------------------------------- generic loaders

@@ -88,7 +88,11 @@ class GeoChain(SceneTask):
     description = "GeoChain: 13 yes/no + continent, driving side, climate questions per street view"
     default_gen = GenConfig(max_new_tokens=1024)
     splits = ("test", "mini_test")  # the dataset card's; any split with a {split}_samples_with_answers.csv works
-    source = HubSource(repo_id="sahitiy51/geochain", homepage="https://github.com/sahitiy/geochain")
+    source = HubSource(
+        repo_id="sahitiy51/geochain", homepage="https://github.com/sahitiy/geochain",
+        confirmed="repo id; the answers are made by code/generate_answers.py from data/test_samples.csv and "
+                  "data/per_city_answers.csv (github.com/sahitiy/geochain at 89f0d2f)",
+        unconfirmed="the Hub copy's file names (images embedded in parquet) and licence; so not pulled yet")
     source_note = GEOCHAIN_SOURCE
     image_facts = True
 
