@@ -71,6 +71,7 @@ class HFBackend(Backend):
         if dtype not in hfutil.DTYPES:
             raise GeobenchError(f"bad dtype {dtype!r}; known: auto, {', '.join(hfutil.DTYPES)}")
         trust_remote_code = truthy(trust_remote_code)
+        hfutil.check_attn_implementation(attn_implementation, "--model-args attn_implementation")
         self.local_path = hfutil.local_folder(model)
         where = self.local_path or model
 
