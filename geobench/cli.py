@@ -113,6 +113,10 @@ def eval_cmd(model, tasks, backend, model_args, batch_size, gen_kwargs, limit, s
                    gen_kwargs=gen_kwargs, limit=limit, seed=seed, output=output, run_name=run_name,
                    use_cache=not no_cache, cache_path=cache_path, checkpoint_step=checkpoint_step,
                    task_args=task_args, preset=preset, on_error=on_error, progress=not quiet)
+    from geobench.distributed import is_main
+
+    if not is_main():  # data-parallel: rank 0 prints the table, as it writes the run folder
+        return
     rows = [{"task": task, "metric": k.split(",")[0], "value": v,
              "stderr": metrics.get(k.replace(",", "_stderr,", 1))}
             for task, metrics in res["results"].items() for k, v in metrics.items()

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from geobench import modelspec, planning
+from geobench import distributed, modelspec, planning
 from geobench import plugin_manager as plugins
 from geobench.api import Backend, GenConfig, Request
 from geobench.args import batch_size as parse_batch_size
@@ -77,25 +77,43 @@ def evaluate(
     out = check_output_dir(output) if output is not None else None
     started, date = time.time(), dt.datetime.now(dt.UTC)
     plans = [planning.plan_task(reg, t, limit, run.gen_overrides, on_error, spec.prompt_suffix) for t in task_list]
-    be = modelspec.build_backend(reg, spec, backend, run.batch_size, run.model_args)
+    w = distributed.world()
+    margs = run.model_args if spec.backend is not None else \
+        distributed.rank_model_args(reg.backend(backend), run.model_args, w)
+    be = modelspec.build_backend(reg, spec, backend, run.batch_size, margs)  # cheap: weights load on first use
     fingerprint = be.fingerprint()
     cache = ResponseCache(cache_path) if use_cache and fingerprint is not None else None
+    group = distributed.Group(w) if w.size > 1 else None
+    progress = progress and w.is_main
     try:
         completions, pending = _lookup(cache, fingerprint, plans)
-        pending = planning.check_images(pending, {p.task.name: p for p in plans}, on_error)
-        run_dir = make_run_dir(out, run_name, spec.display) if out is not None else None
-        per_sample, gen = _generate(reg, be, plans, pending, completions, cache, run_dir, progress)
+        run_dir = make_run_dir(out, run_name, spec.display) if out is not None and w.is_main else None
+        if group is None:
+            pending = planning.check_images(pending, {p.task.name: p for p in plans}, on_error)
+            per_sample, gen = _generate(reg, be, plans, pending, completions, cache, run_dir, progress)
+        else:
+            per_sample, gen = _generate_shard(group, reg, be, plans, pending, completions, cache, run_dir,
+                                              progress, on_error)
+            if not w.is_main:
+                return group.broadcast()  # rank 0's results, once it has merged and written them
     finally:
         if cache is not None:
             cache.close()
+        if group is not None and not w.is_main:
+            group.close()
     _score_cached(reg, plans, completions, per_sample, progress)
     results = assemble(reg, plans, per_sample, be, spec.display, fingerprint, run.record(spec, cache is not None))
+    if w.size > 1:
+        results["config"]["data_parallel"] = w.size  # processes that shared the generation
     _add_timing(results, plans, started, date, gen)
     if run_dir is not None:
         _write(reg, plans, per_sample, results, run_dir, out)
     if progress:
         for line in summary_lines(results):
             print(line, file=sys.stderr)
+    if group is not None:
+        group.broadcast(results)
+        group.close()
     return results
 
 
@@ -160,9 +178,11 @@ def _lookup(cache: ResponseCache | None, fingerprint, plans: list[Plan]) -> tupl
 
 
 def _generate(reg, be: Backend, plans: list[Plan], pending: list[Request], completions: dict,
-              cache: ResponseCache | None, run_dir: Path | None, progress: bool) -> tuple[dict, dict]:
+              cache: ResponseCache | None, run_dir: Path | None, progress: bool, score: bool = True
+              ) -> tuple[dict, dict]:
     """Generate every pending request in one backend call; each completion is cached, scored and journalled
-    as it arrives. Returns (per-sample records, generation timing)."""
+    as it arrives (`score=False`: cached only, for a data-parallel rank that hands its completions to rank 0).
+    Returns (per-sample records, generation timing)."""
     by_task = {p.task.name: p for p in plans}
     journals = {p.task.name: SamplesJournal(run_dir, p.task.name) for p in plans} if run_dir else {}
     per_sample: dict[tuple[str, str], dict] = {}
@@ -175,6 +195,8 @@ def _generate(reg, be: Backend, plans: list[Plan], pending: list[Request], compl
                     cache.put(req.key, completion)
                 completions[(req.task, req.doc_id)] = completion
                 new_tokens += completion.n_tokens
+                if not score:
+                    continue
                 plan = by_task[req.task]
                 per_sample[(req.task, req.doc_id)] = rec = planning.record(reg, plan, plan.index[req.doc_id], completion)
                 if req.task in journals:
@@ -183,6 +205,28 @@ def _generate(reg, be: Backend, plans: list[Plan], pending: list[Request], compl
         for j in journals.values():
             j.close()
     return per_sample, {"seconds": time.time() - started, "tokens": new_tokens, "samples": len(pending)}
+
+
+def _generate_shard(group: distributed.Group, reg, be: Backend, plans: list[Plan], pending: list[Request],
+                    completions: dict, cache: ResponseCache | None, run_dir: Path | None, progress: bool,
+                    on_error: str) -> tuple[dict, dict]:
+    """Data-parallel generation: this rank's share of the job's misses, then everything gathered on rank 0.
+
+    Each rank caches (journals) its completions as they arrive, so a killed job resumes with nothing generated
+    twice; rank 0 also journals its samples. Returns rank 0's per-sample records and the job's timing (on the
+    other ranks: their own, unused).
+    """
+    mine, extra = distributed.share_misses(group, plans, completions, pending)
+    dropped: dict = {}
+    mine = planning.check_images(mine, {p.task.name: p for p in plans}, on_error, dropped)
+    before = set(completions)
+    main = group.world.is_main
+    per_sample, gen = _generate(reg, be, plans, mine, completions, cache, run_dir, progress, score=main)
+    generated = {} if main else {k: completions[k] for k in completions.keys() - before}
+    parts = group.gather(distributed.payload(generated, extra, dropped, gen))
+    if main:
+        gen = distributed.merge(parts[1:], plans, completions, gen, cache.put if cache is not None else None)
+    return per_sample, gen
 
 
 def _score_cached(reg, plans: list[Plan], completions: dict, per_sample: dict, progress: bool) -> None:

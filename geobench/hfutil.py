@@ -198,6 +198,40 @@ def load_processor(path: str, trust_remote_code: bool = False, revision: str | N
     return Qwen2_5_VLImageOnlyProcessor.from_pretrained(path, revision=revision)
 
 
+# attn_implementation values that need a package transformers does not bring: (import name, how to get it)
+ATTN_PACKAGES = {
+    "flash_attention_2": ("flash_attn", "pip install 'geobench[gpu]' (FlashAttention 2; a CUDA machine)"),
+    "flash_attention_3": ("flash_attn_interface", "build FlashAttention 3 from github.com/Dao-AILab/flash-attention "
+                          "(hopper/; H100/H200)"),
+}
+
+
+def installed(package: str) -> bool:
+    """Whether `package` is importable, without importing it."""
+    import importlib.util
+
+    return importlib.util.find_spec(package) is not None
+
+
+def check_attn_implementation(name: str | None, setting: str) -> None:
+    """An attention implementation whose package is missing is one line now, not an ImportError at model load.
+
+    `setting` is how the user sets it (e.g. `--model-args attn_implementation` or
+    `trl.model_init_kwargs.attn_implementation`), so the fallback in the hint can be pasted as is.
+    """
+    if not name or name in ("eager", "sdpa", "flex_attention"):
+        return
+    if "/" in str(name):  # a hub kernel (e.g. kernels-community/flash-attn): the `kernels` package loads it
+        package, how = "kernels", "pip install kernels"
+    elif name in ATTN_PACKAGES:
+        package, how = ATTN_PACKAGES[name]
+    else:
+        return  # transformers names the valid values itself
+    if not installed(package):
+        raise GeobenchError(f"{setting}={name} needs the {package!r} package, which is not installed",
+                            hint=f"{how}; or set {setting}=sdpa (PyTorch's built-in attention, no install)")
+
+
 def folder_hash(path: str) -> str:
     """sha256 over each file's relative name, size and the sha256 of its first and last MiB.
 

@@ -76,8 +76,10 @@ def plan_task(reg: Registry, task: Task, limit: int | None, gen_overrides: dict,
     return Plan(task, docs, requests, shas, index, skipped)
 
 
-def check_images(pending: list[Request], by_task: dict[str, Plan], on_error: str) -> list[Request]:
-    """Decode every image of `pending` once; bad ones raise, or with on_error='skip' drop their doc."""
+def check_images(pending: list[Request], by_task: dict[str, Plan], on_error: str,
+                 dropped: dict[str, dict[str, data.DataError]] | None = None) -> list[Request]:
+    """Decode every image of `pending` once; bad ones raise, or with on_error='skip' drop their doc (and, when
+    `dropped` is given, are recorded there as {task: {doc_id: error}}: a data-parallel rank reports them)."""
     bad: dict[str, set[str]] = {}
     seen: dict[str, data.DataError | None] = {}  # a file shared by many docs (a cross-view tile) is decoded once
     for req in pending:
@@ -100,6 +102,8 @@ def check_images(pending: list[Request], by_task: dict[str, Plan], on_error: str
                     raise
                 by_task[req.task].skipped.add(e)
                 bad.setdefault(req.task, set()).add(req.doc_id)
+                if dropped is not None:
+                    dropped.setdefault(req.task, {})[req.doc_id] = e
                 break
     for task, ids in bad.items():
         by_task[task].drop(ids)

@@ -194,7 +194,7 @@ def test_unknown_arg_lists_the_known_ones():
 
 
 def test_data_parallel_size_is_refused_with_a_way_out():
-    with pytest.raises(GeobenchError, match="data_parallel_size.*one `geobench eval` per GPU"):
+    with pytest.raises(GeobenchError, match="data_parallel_size.*torchrun --nproc-per-node N -m geobench eval"):
         engine_args("m", data_parallel_size=2)
 
 

@@ -6,6 +6,9 @@ out-of-memory error shows up on the first batch), and results are yielded as eac
 batch's images are decoded in a thread while the current batch generates.
 
 Imported only when the `hf` backend is looked up (the plugin's entry point, `geobench.plugins.hf`, is light).
+This module imports torch and transformers only inside the methods that load or run the model: building the
+backend and computing its fingerprint (config, weight files, dtype) stay cheap, so a rerun whose completions
+are all cached never imports them.
 """
 
 from __future__ import annotations
@@ -15,15 +18,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import torch
-from transformers import AutoConfig, AutoModelForImageTextToText
-from transformers.utils import logging as hf_logging
-
 from geobench import hfutil, messages
 from geobench.api import Backend, Completion, GenConfig, Request
 from geobench.args import batch_size as batch_size_arg
 from geobench.args import positive_int, truthy
 from geobench.errors import GeobenchError
+from geobench.plugins.hf import device as devices
 
 KNOWN_ARGS = ("batch_size", "dtype", "device", "attn_implementation", "min_pixels", "max_pixels",
               "trust_remote_code", "revision", "max_batch_size")
@@ -31,6 +31,8 @@ CPU_AUTO_BATCH = 16  # batch_size=auto on CPU: no OOM signal to probe with, so a
 
 
 def _is_oom(e: BaseException) -> bool:
+    import torch
+
     return isinstance(e, torch.OutOfMemoryError) or (isinstance(e, RuntimeError) and "out of memory" in str(e))
 
 
@@ -58,12 +60,10 @@ class HFBackend(Backend):
         if min_pixels and max_pixels and min_pixels > max_pixels:
             raise GeobenchError(f"min_pixels ({min_pixels}) > max_pixels ({max_pixels})")
         if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        try:
-            torch.device(device)
-        except (RuntimeError, TypeError):
-            raise GeobenchError(f"bad device {device!r} (e.g. auto, cpu, cuda, cuda:1)") from None
-        if device.startswith("cuda") and not torch.cuda.is_available():
+            device = "cuda" if devices.cuda_available() else "cpu"
+        if not devices.valid(device):
+            raise GeobenchError(f"bad device {device!r} (e.g. auto, cpu, cuda, cuda:1)")
+        if device.startswith("cuda") and not devices.cuda_available():
             raise GeobenchError(f"device {device!r} requested but CUDA is not available here")
         dtype = str(dtype).removeprefix("torch.")
         if dtype == "auto":
@@ -71,13 +71,14 @@ class HFBackend(Backend):
         if dtype not in hfutil.DTYPES:
             raise GeobenchError(f"bad dtype {dtype!r}; known: auto, {', '.join(hfutil.DTYPES)}")
         trust_remote_code = truthy(trust_remote_code)
+        hfutil.check_attn_implementation(attn_implementation, "--model-args attn_implementation")
         self.local_path = hfutil.local_folder(model)
         where = self.local_path or model
 
         if self.local_path is None and (cached := hfutil.cached_config(model, revision)) and hfutil.has_weights(cached):
             self.local_path = os.path.dirname(cached)  # a hub id fully in the HF cache: its snapshot folder
         where = self.local_path or model
-        self._load_args = dict(where=where, dtype=getattr(torch, hfutil.DTYPES[dtype]), revision=revision,
+        self._load_args = dict(where=where, dtype=hfutil.DTYPES[dtype], revision=revision,
                                trust_remote_code=trust_remote_code, attn_implementation=attn_implementation,
                                device=device)
         self._pixel_args = (min_pixels, max_pixels)
@@ -106,6 +107,8 @@ class HFBackend(Backend):
         self._processor = value
 
     def _load_processor(self) -> None:
+        from transformers import AutoConfig
+
         a = self._load_args
         try:  # the config first: an unknown architecture is a clearer error than its processor's complaint
             AutoConfig.from_pretrained(a["where"], revision=a["revision"], trust_remote_code=a["trust_remote_code"])
@@ -201,13 +204,17 @@ class HFBackend(Backend):
     def load_model(self):
         """Load the weights now (normally on the first generate); load errors are one line."""
         if self.model is None:
+            import torch
+            from transformers import AutoModelForImageTextToText
+            from transformers.utils import logging as hf_logging
+
             a = self._load_args
             _ = self.processor  # load it first if needed: _bind reads its tokenizer
             bar = hf_logging.is_progress_bar_enabled()
             hf_logging.disable_progress_bar()  # its weight-loading bar would tear geobench's own progress bar
             try:
                 model = AutoModelForImageTextToText.from_pretrained(
-                    a["where"], dtype=a["dtype"], revision=a["revision"],
+                    a["where"], dtype=getattr(torch, a["dtype"]), revision=a["revision"],
                     trust_remote_code=a["trust_remote_code"], attn_implementation=a["attn_implementation"],
                 ).to(a["device"])
             except Exception as e:  # noqa: BLE001 - every load failure becomes one line
@@ -221,6 +228,8 @@ class HFBackend(Backend):
     def generate(self, requests: list[Request]) -> Iterator[tuple[int, Completion]]:
         if not requests:
             return
+        import torch
+
         self.load_model()
         if self.batch_size != "auto":
             limit = self.batch_size
@@ -276,6 +285,8 @@ class HFBackend(Backend):
                     raise
                 completions = None
             if completions is None:  # out of memory; the failed batch's tensors are released by now
+                import torch
+
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
                 if self.batch_size != "auto" or len(batch) == 1:
@@ -297,6 +308,8 @@ class HFBackend(Backend):
         if "pixel_values" in inputs:
             inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
         if gen.seed is not None:
+            import torch
+
             torch.manual_seed(gen.seed)
         out = self.model.generate(**inputs, **self._generate_kwargs(gen))
         new = out[:, inputs["input_ids"].shape[1]:].tolist()

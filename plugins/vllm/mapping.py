@@ -61,8 +61,9 @@ def _check_known(model_args: dict) -> None:
     if "data_parallel_size" in model_args:
         raise GeobenchError(
             "model arg 'data_parallel_size' is not supported: vLLM's offline LLM class runs one data-parallel "
-            "replica per process", hint="run one `geobench eval` per GPU (CUDA_VISIBLE_DEVICES=i) with --limit "
-            "slices or different tasks; they share the response cache safely")
+            "replica per process", hint="launch geobench itself data-parallel: `torchrun --nproc-per-node N -m geobench eval "
+            "--backend vllm ...` runs N engines (each on its share of the GPUs, tensor_parallel_size each) and "
+            "writes one run (docs/scale-out.md)")
     unknown = sorted(set(model_args) - set(KNOWN_ARGS))
     if unknown:
         raise GeobenchError(f"unknown model arg{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "

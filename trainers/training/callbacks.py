@@ -21,6 +21,7 @@ from typing import Any
 from transformers import AutoModelForImageTextToText, TrainerCallback
 
 import geobench
+import geobench.distributed
 from geobench.atomic import atomic_write
 from geobench.trainers.training.checkpoints import checkpoints, is_complete
 
@@ -63,8 +64,10 @@ def _complete_checkpoints(args) -> list[Path]:
 class EvalOnSave(TrainerCallback):
     """Evaluate each saved checkpoint on `tasks` and append rows (with the step) to `<output>/table.csv`.
 
-    Runs on the main process after the checkpoint is complete (callbacks are called after `_save_checkpoint`).
-    mode "inline" (default): in-process, training waits (right for small models). mode "background": one
+    Runs after the checkpoint is complete (callbacks are called after `_save_checkpoint`). mode "inline"
+    (default): in-process, training waits (right for small models); under `accelerate launch` every rank takes
+    part (after a barrier): the evaluator gives each rank its share of the requests on its own device and rank 0
+    merges and writes the one run folder. mode "background": one
     checkpoint at a time in a separate `python` process fed from a queue, so training goes on while the
     previous checkpoint is evaluated; the queue is drained at the end of training (every checkpoint still
     gets its rows). LoRA checkpoints hold only adapters: they are merged into a full model first
@@ -87,21 +90,29 @@ class EvalOnSave(TrainerCallback):
         self.processor = processor
         self.evaluated: list[dict[str, Any]] = []
 
+    def _here(self, args, state) -> bool:
+        """Whether this process takes part: inline evaluation is data-parallel over every rank of the training
+        job (the evaluator shards it and rank 0 writes); background evaluation is the main process's."""
+        return bool(self.tasks) and (self.mode != "background" or _is_main(args, state))
+
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         """On a resumed run: evaluate the checkpoints an earlier, killed run saved but did not evaluate."""
-        if self.tasks and _is_main(args, state):
-            for ckpt in _complete_checkpoints(args):
-                step = int(ckpt.name.split("-")[-1])
-                if not (Path(self.output) / self._run(step) / "results.json").is_file():
-                    self._evaluate(ckpt, step, model)
+        if self._here(args, state):
+            geobench.distributed.barrier()  # every rank decides from the same files
+            todo = [c for c in _complete_checkpoints(args)
+                    if not (Path(self.output) / self._run(int(c.name.split("-")[-1])) / "results.json").is_file()]
+            for ckpt in todo:
+                self._evaluate(ckpt, int(ckpt.name.split("-")[-1]), model, args, state)
         return control
 
     def on_save(self, args, state, control, model=None, **kwargs):
-        if not self.tasks or not _is_main(args, state):
+        if not self._here(args, state):
             return control
+        if self.mode != "background":
+            geobench.distributed.barrier()  # rank 0 has written the checkpoint and its processor
         ckpt = checkpoint_dir(args, state)
         if ckpt.is_dir():
-            self._evaluate(ckpt, state.global_step, model)
+            self._evaluate(ckpt, state.global_step, model, args, state)
         return control
 
     def on_train_end(self, args, state, control, **kwargs):
@@ -112,10 +123,14 @@ class EvalOnSave(TrainerCallback):
     def _run(self, step: int) -> str:
         return f"{self.run_name}-step{step}"
 
-    def _evaluate(self, ckpt: Path, step: int, model=None) -> None:
+    def _evaluate(self, ckpt: Path, step: int, model=None, args=None, state=None) -> None:
         target = ckpt
         if (ckpt / "adapter_config.json").is_file() and not (ckpt / "config.json").is_file():
-            target = self._merge_lora(ckpt)
+            if args is None or _is_main(args, state):
+                self._merge_lora(ckpt)
+            if self.mode != "background":
+                geobench.distributed.barrier()  # the merged model is on disk for every rank
+            target = ckpt / "merged"
         kwargs = dict(limit=self.limit, gen_kwargs=self.gen_kwargs, batch_size=self.batch_size,
                       output=str(self.output), task_args=self.task_args, run_name=self._run(step),
                       checkpoint_step=step, model_name=self.run_name, progress=False)

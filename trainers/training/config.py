@@ -297,9 +297,30 @@ def reward_spec(rewards: str | list, source: str = "config") -> tuple[str | None
     return None, out
 
 
+def check_dependencies(cfg: TrainConfig) -> None:
+    """Every optional package the config names is installed: one line with the install or the fallback, before
+    any model loads (no import of the packages themselves)."""
+    from geobench import hfutil
+
+    init = cfg.trl.get("model_init_kwargs") or {}
+    if isinstance(init, dict):
+        hfutil.check_attn_implementation(init.get("attn_implementation"), "trl.model_init_kwargs.attn_implementation")
+    needs = [("lora", bool(cfg.lora), "peft", "pip install 'geobench[train]'", "lora=false"),
+             ("trl.deepspeed", bool(cfg.trl.get("deepspeed")), "deepspeed", "pip install 'geobench[gpu]'",
+              "drop trl.deepspeed"),
+             ("trl.use_liger_kernel", bool(cfg.trl.get("use_liger_kernel")), "liger_kernel", "pip install liger-kernel",
+              "trl.use_liger_kernel=false")]
+    for key, wanted, package, how, fallback in needs:
+        if wanted and not hfutil.installed(package):
+            raise GeobenchError(f"{key} needs the {package!r} package, which is not installed",
+                                hint=f"{how}; or set {fallback}")
+
+
 def check_trl_keys(cfg: TrainConfig) -> None:
-    """`trl:` passthrough keys must be fields of SFTConfig / GRPOConfig (imports trl, loads no model)."""
+    """`trl:` passthrough keys must be fields of SFTConfig / GRPOConfig (imports trl, loads no model); then
+    `check_dependencies`."""
     if not cfg.trl:
+        check_dependencies(cfg)
         return
     import trl
 
@@ -315,6 +336,7 @@ def check_trl_keys(cfg: TrainConfig) -> None:
         mode = cfg.trl.get("vllm_mode", "colocate")  # TRL 1.16's default
         if mode not in ("server", "colocate"):
             raise GeobenchError(f"trl.vllm_mode must be 'server' or 'colocate', got {mode!r}")
+    check_dependencies(cfg)
 
 
 def parse_set(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
