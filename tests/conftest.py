@@ -57,7 +57,7 @@ def run_cli(*args: str, env: dict | None = None, cwd: str | Path | None = None, 
 # In CI (CI=true) a skip is a failure unless it is one of these: CI has no GPU, and never installs vLLM (it has no
 # CPU wheel). Everything else a test needs (Chromium, lm-eval, accelerate, mkdocs) `.ci/run` installs, so a skip
 # there means a missing install step, and CI must not stay green while checking nothing.
-CI_ALLOWED_SKIPS = ("needs CUDA", "vLLM is installed here", "a GPU and vLLM are here")
+CI_ALLOWED_SKIPS = ("needs CUDA", "vLLM is installed here", "a GPU and vLLM are here", "needs vLLM installed")
 
 
 def _in_ci() -> bool:
@@ -70,7 +70,20 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if not (_in_ci() and report.skipped) or hasattr(report, "wasxfail"):
         return
+    _fail_skip_in_ci(report)
+
+
+def _fail_skip_in_ci(report) -> None:
     reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
     if not any(allowed in reason for allowed in CI_ALLOWED_SKIPS):
         report.outcome = "failed"
         report.longrepr = f"skipped in CI ({reason}): .ci/run must install what this test needs"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """A whole file skipped at import (`pytest.importorskip` at its top) is a failure in CI too."""
+    outcome = yield
+    report = outcome.get_result()
+    if _in_ci() and report.skipped:
+        _fail_skip_in_ci(report)

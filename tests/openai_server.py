@@ -8,7 +8,9 @@ turned into a GenConfig, one `backend.generate` call per request, an OpenAI-shap
 For tests it records every request (`received`: method, path, headers, raw body, parsed JSON, decoded images),
 tracks the most requests in flight at once (`max_in_flight`), and injects faults: `faults` is a list consumed
 one item per chat request, each a dict `{"status": 503, "headers": {...}, "body": {...}}` (answer with that
-status), `{"sleep": s}` (wait, then answer normally: timeouts), or `{"close": True}` (drop the connection).
+status), `{"sleep": s}` (wait, then answer normally: timeouts; `release()` ends the wait), `{"after": n}` (answer
+only once n other requests have been answered: a deterministic late reply), or `{"close": True}` (drop the
+connection).
 `delay` sleeps before every chat request, `api_key` makes it require `Authorization: Bearer <key>` (a wrong key
 gets a 401 whose message echoes the key sent, worse than real servers do), `strict=True` rejects fields
 api.openai.com does not know (top_k, repetition_penalty), `list_models=False` answers 404 on /v1/models.
@@ -49,6 +51,8 @@ class OpenAITestServer:
         self.faults: list[dict] = []
         self.received: list[dict] = []
         self.in_flight = self.max_in_flight = 0
+        self.finished = 0  # chat requests answered (or failed) since the last reset
+        self._release = threading.Event()  # set by release(): every "sleep" / "after" fault returns now
         self._epoch = 0  # bumped by reset(): a slow request of an earlier test does not count in this one
         self._lock = threading.Lock()  # state
         self._gen_lock = threading.Lock()  # one generation at a time: the backend is not thread-safe
@@ -63,8 +67,14 @@ class OpenAITestServer:
         with self._lock:
             self.api_key, self.strict, self.list_models, self.delay = None, False, True, 0.0
             self.faults, self.received = [], []
-            self.in_flight = self.max_in_flight = 0
+            self.in_flight = self.max_in_flight = self.finished = 0
             self._epoch += 1
+
+    def release(self) -> None:
+        """End every fault still sleeping or waiting (their requests then go on as usual)."""
+        with self._lock:
+            released, self._release = self._release, threading.Event()
+        released.set()
 
     def chat_requests(self) -> list[dict]:
         return [r for r in self.received if r["path"].endswith("/chat/completions")]
@@ -232,12 +242,17 @@ def _handler(server: OpenAITestServer):
                 with server._lock:
                     if server._epoch == epoch:
                         server.in_flight -= 1
+                        server.finished += 1
 
         def _chat(self, entry: dict, fault: dict | None) -> None:
             if server.delay:
                 time.sleep(server.delay)
-            if fault and "sleep" in fault:
-                time.sleep(fault["sleep"])
+            if fault and "sleep" in fault:  # a slow or hung server; release() ends it early
+                server._release.wait(fault["sleep"])
+            if fault and "after" in fault:  # answer only once `after` other requests have been (at most 60 s)
+                release, deadline = server._release, time.monotonic() + 60
+                while server.finished < fault["after"] and not release.is_set() and time.monotonic() < deadline:
+                    release.wait(0.01)
             if fault and fault.get("close"):
                 self.close_connection = True
                 self.connection.close()

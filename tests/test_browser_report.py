@@ -2,7 +2,8 @@
 (`--remote-debugging-pipe`: no websocket client, no browser download). Every image must load, nothing may be
 fetched from outside the report folder, no console error may appear; a screenshot is kept in tests/artifacts/.
 
-Chromium comes from `apt-get install chromium` (.ci/run installs it when it can); without it the test skips.
+Chromium comes from `apt-get install chromium` (.ci/run installs it, and fails when it cannot); without it the
+tests skip locally, and fail in CI (tests/conftest.py, .ci/check_ran.py).
 """
 
 from __future__ import annotations
@@ -131,8 +132,7 @@ def open_page(exe: str, page: Path, screenshot: Path | None = None) -> dict:
 
 
 needs_chromium = pytest.mark.skipif(chromium_path() is None,
-                                    reason="Chromium not installed (apt-get install chromium; .ci/run installs it "
-                                           "when it runs as root or with passwordless sudo)")
+                                    reason="needs Chromium (apt-get install chromium; .ci/run installs it)")
 
 
 @pytest.fixture

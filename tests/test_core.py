@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geobench import GenConfig, GeobenchError, geo, parse
@@ -71,12 +71,30 @@ def test_format_check():
     assert not parse.is_think_answer("<think>a</think><answer>B</answer> extra")
 
 
-@given(st.text())
+_ANSWERISH = st.lists(st.sampled_from(["<answer>", "</answer>", "<think>", "</think>", "lat", "lon", ":", ",", "-",
+                                         "1", "45.5", "200", "N", "S", "E", "W", "°", " ", "\n", "(", ")", "A", "b",
+                                         "yes", "no", "country: ", "city: ", "{", "}", '"', "nan", "inf"]),
+                      max_size=20).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(), _ANSWERISH))
 def test_parsers_never_raise(text):
-    parse.coordinates(text)
-    parse.choice(text, 4)
-    parse.yes_no(text)
-    parse.answer(text)
+    """On any text the parsers return their documented types and ranges, never raise."""
+    coords = parse.coordinates(text)
+    if coords is not None:
+        lat, lon = coords
+        assert isinstance(lat, float) and isinstance(lon, float)
+        assert math.isfinite(lat) and math.isfinite(lon)
+        assert -90 <= lat <= 90 and -180 <= lon <= 180, coords
+    assert parse.choice(text, 4) in (None, "A", "B", "C", "D")
+    assert parse.choice(text, 2) in (None, "A", "B")
+    assert parse.yes_no(text) in (None, "yes", "no")
+    ans = parse.answer(text)
+    assert isinstance(ans, str) and ans == ans.strip() and len(ans) <= len(text)
+    names = parse.location_names(text)
+    assert set(names) == {"country", "city"}
+    assert all(v is None or (isinstance(v, str) and v.strip()) for v in names.values()), names
 
 
 def test_genconfig_validation_and_determinism():

@@ -463,3 +463,35 @@ def test_registered_group_and_lazy_imports():
             "assert 'torch' not in sys.modules and 'scipy' not in sys.modules")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
     assert geo.haversine_km(0, 0, 0, 0) == 0  # geo is what the neighbour search uses
+
+
+# ------------------------------------------------------------------------- the similarity score, by hand
+
+
+@pytest.mark.parametrize("truth,tile,expected", [
+    ({"climate": "dry", "road": "1", "roof": "red"}, {"climate": "dry", "road": "1", "roof": "red"}, 1.0),
+    ({"climate": "dry", "road": "1", "roof": "red"}, {"climate": "dry", "road": "0", "roof": "grey"}, 1 / 3),
+    ({"climate": "dry", "road": "1", "roof": "red"}, {"climate": "wet", "road": "0", "roof": "grey"}, 0.0),
+    ({"climate": "dry", "road": "1"}, {"climate": "dry", "road": "1", "roof": "red"}, 1.0),  # extra tile keys
+    ({"climate": "dry", "road": "1", "roof": "red", "river": "yes"}, {"climate": "dry", "river": "yes"}, 0.5),
+    ({"climate": "dry"}, None, None), (None, {"climate": "dry"}, None), ({}, {"climate": "dry"}, None),
+])
+def test_similarity_hand_computed(truth, tile, expected):
+    """Share of the truth's attributes the tile has with the same value: 3 of 3, 1 of 3, 0 of 3, 2 of 2 (a tile
+    key the truth lacks does not count), 2 of 4 (a key the tile lacks counts as different); None without."""
+    got = cv.similarity(truth, tile)
+    assert got == (None if expected is None else pytest.approx(expected))
+
+
+def test_toy_candidates_similarity_matches_a_hand_count(toy_root):
+    """Each toy candidate's `similarity`, recounted here from the attributes both tiles carry."""
+    task = cv.CrossViewToy(root=toy_root)
+    seen = set()
+    for doc in task.docs():
+        c = doc.fields["candidates"]
+        truth = next(x for x in c if x["true"])["attributes"]
+        for x in c:
+            same = sum(1 for key, value in truth.items() if x["attributes"].get(key) == value)
+            assert x["similarity"] == pytest.approx(same / len(truth)), (doc.id, x)
+            seen.add(same)
+    assert len(seen) >= 3, "the toy pool should have tiles sharing different numbers of attributes"

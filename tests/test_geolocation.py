@@ -7,7 +7,6 @@ import csv
 import json
 import math
 import random
-import time
 from pathlib import Path
 
 import numpy as np
@@ -151,9 +150,8 @@ def test_reverse_geocoding_known_points_antimeridian_and_batches():
     assert geocode.place(-8.5, -179.9)["country_code"] == "TV"
     rng = np.random.default_rng(2)
     lat, lon = np.degrees(np.arcsin(rng.uniform(-1, 1, 10_000))), rng.uniform(-180, 180, 10_000)
-    t0 = time.perf_counter()
-    batch = geocode.lookup(lat, lon)
-    assert time.perf_counter() - t0 < 1.0
+    batch = geocode.lookup(lat, lon)  # (its speed, 10k points < 1 s, is benchmarks/bench_speed_checks.py)
+    assert len(batch) == 10_000
     single = [geocode.place(lat[i], lon[i]) for i in range(0, 10_000, 997)]
     assert [s["city_key"] for s in single] == list(batch.city_key[::997])
     with pytest.raises(ValueError):

@@ -203,4 +203,6 @@ def test_pathological_inputs_are_fast():
     for text in inputs:
         parse.coordinates(text)
         parse.location_names(text)
-    assert time.perf_counter() - t0 < 5.0
+    # A ReDoS guard, not a speed check (that is benchmarks/bench_speed_checks.py, < 5 s): a backtracking
+    # pattern on these 100k-char inputs takes minutes; the parsers take well under a second.
+    assert time.perf_counter() - t0 < 60

@@ -64,10 +64,13 @@ def test_format_equals_released_regex(text):
 
 
 def test_format_is_linear_on_adversarial_text():
-    text = "<think>" + "</think><answer>" * 6000  # the backtracking regex needs seconds here
+    # A ReDoS guard, not a speed check (that is benchmarks/bench_speed_checks.py): the released regex
+    # backtracks quadratically on these texts (measured: 1.5 s at 6,000 repeats, so minutes at 60,000); the
+    # linear check takes milliseconds. 20 s is far from both.
+    texts = ["<think>" + "</think><answer>" * 60_000, "<think>" + "<think></think> x" * 60_000 + "</answer>"]
     t = time.perf_counter()
-    assert R.REWARDS["format"]([text]) == [0.0]
-    assert time.perf_counter() - t < 0.5
+    assert R.REWARDS["format"](texts) == [0.0, 0.0]
+    assert time.perf_counter() - t < 20
 
 
 # ---------------------------------------------------------------------------------------------- accuracy
@@ -403,7 +406,7 @@ def test_long_and_unicode_completions():
     cols = dict(answer=["B"], candidates=[CANDS], lat=[0.0], lon=[0.0])
     t = time.perf_counter()
     out = {name: R.REWARDS[name]([text], **cols)[0] for name in NAMES}
-    assert time.perf_counter() - t < 5
+    assert time.perf_counter() - t < 60  # a hang guard (a quadratic scan of 100k chars); speed: benchmarks/
     assert out["format"] == 1.0 and out["accuracy"] == 1.0 and out["shaped_pairing"] == 1.0
     assert -1 < out["repetition"] < 0 and out["geoscore"] == 0.0
     assert out == {name: R.REWARDS[name](conv([text]), **cols)[0] for name in NAMES}

@@ -105,6 +105,7 @@ def test_geo_r1_without_weights_or_network_fails_in_one_line(tmp_path):
                   {"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"}):  # no route to the hub
         t0 = time.time()
         r = run_cli("eval", "--model", GEO_R1, "--tasks", "all", "-o", str(tmp_path / "out"), env={**env, **extra})
+        # 60 s: a hang guard (a download retried against an unreachable hub), not a speed check
         assert r.returncode == 2 and "Traceback" not in r.stderr and time.time() - t0 < 60
         lines = [x for x in r.stderr.splitlines() if x.strip()]
         assert len(lines) == 1, r.stderr

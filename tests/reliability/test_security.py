@@ -59,19 +59,40 @@ UNSAFE = {("pickle", "load"), ("pickle", "loads"), ("pickle", "Unpickler"), ("ma
           ("yaml", "full_load"), ("pd", "read_pickle"), ("pandas", "read_pickle")}
 
 
+UNSAFE_MODULES = {m for m, _ in UNSAFE}
+
+
 def unsafe_calls(path: Path) -> list[str]:
+    """Unsafe calls in a file, through any import form: `pickle.loads`, `import pickle as pk; pk.loads`,
+    `from pickle import loads [as x]; x(...)`, and `from pickle import *` (flagged itself: anything may follow)."""
+    tree = ast.parse(path.read_text(), str(path))
+    modules: dict[str, str] = {}  # local name -> module (import pickle as pk)
+    names: dict[str, tuple[str, str]] = {}  # local name -> (module, attr) (from pickle import loads as x)
     found = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                modules[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            root = node.module.split(".")[0]
+            for a in node.names:
+                if a.name == "*" and root in UNSAFE_MODULES:
+                    found.append(f"{path.name}:{node.lineno} from {node.module} import *")
+                names[a.asname or a.name] = (root, a.name)
+    for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
         f = node.func
         kw = {k.arg: k.value for k in node.keywords}
-        if isinstance(f, ast.Name) and f.id in ("eval", "exec"):
+        if isinstance(f, ast.Name) and f.id in ("eval", "exec") and f.id not in names:
             found.append(f"{path.name}:{node.lineno} {f.id}()")
-        if not (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name)):
+        if isinstance(f, ast.Name) and f.id in names:
+            call = names[f.id]
+        elif isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name):
+            call = (modules.get(f.value.id, f.value.id), f.attr)
+        else:
             continue
-        call = (f.value.id, f.attr)
-        if call in UNSAFE:
+        if call in UNSAFE or (call[0] == "pandas" and call[1] == "read_pickle"):
             found.append(f"{path.name}:{node.lineno} {'.'.join(call)}()")
         if call == ("torch", "load") and not (isinstance(kw.get("weights_only"), ast.Constant)
                                               and kw["weights_only"].value is True):
@@ -91,6 +112,23 @@ def test_the_scan_catches_what_it_looks_for(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("import pickle, torch, yaml\npickle.loads(b'')\ntorch.load('x')\nyaml.load('a')\neval('1')\n")
     assert len(unsafe_calls(bad)) == 4
+    cases = {  # every import form reaches the same unsafe call
+        "from pickle import loads\nloads(b'')\n": "pickle.loads()",
+        "from pickle import loads as read\nread(b'')\n": "pickle.loads()",
+        "import pickle as pk\npk.load(open('f', 'rb'))\n": "pickle.load()",
+        "from pickle import *\n": "from pickle import *",
+        "from pickle import Unpickler\nUnpickler(open('f', 'rb')).load()\n": "pickle.Unpickler()",
+        "import pandas\npandas.read_pickle('f')\n": "pandas.read_pickle()",
+        "import torch as t\nt.load('x')\n": "torch.load() without weights_only=True",
+        "from torch import load\nload('x', weights_only=True)\n": None,
+        "from yaml import safe_load\nsafe_load('a')\n": None,
+        "import numpy as np\nnp.load('x', allow_pickle=True)\n": "np.load(allow_pickle=True)",
+    }
+    for i, (code, expected) in enumerate(cases.items()):
+        f = tmp_path / f"case{i}.py"
+        f.write_text(code)
+        hits = unsafe_calls(f)
+        assert (hits == []) if expected is None else any(expected in h for h in hits), (code, hits)
 
 
 def test_cache_holds_json_and_ignores_a_planted_pickle(tmp_path):
