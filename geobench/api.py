@@ -40,15 +40,10 @@ class ImageRef:
         """The encoded image bytes; a missing file is a one-line user error."""
         if self.data is not None:
             return self.data
-        from geobench.data import DataError
+        from geobench.data import max_image_bytes, read_file
 
-        try:
-            with open(self.path, "rb") as f:
-                return f.read()
-        except FileNotFoundError:
-            raise DataError(f"image file not found: {self.path}", "missing image") from None
-        except OSError as e:
-            raise DataError(f"cannot read image {self.path}: {e.strerror or e}", "unreadable image") from None
+        # a regular file inside its dataset folder, size-capped; a FIFO or device never blocks (geobench.data)
+        return read_file(self.path, max_image_bytes(), "image", "unreadable image")
 
     def sha256(self) -> str:
         return hashlib.sha256(self.read_bytes()).hexdigest()

@@ -57,6 +57,18 @@ def _completion(value) -> Completion | None:
     return Completion(text=obj["text"], n_tokens=obj["n_tokens"], finish_reason=obj["finish_reason"])
 
 
+def damaged(path: Path, e: BaseException) -> GeobenchError:
+    """One line for a cache file that sqlite cannot use, at whatever point it is found out."""
+    what = "is damaged" if isinstance(e, sqlite3.DatabaseError) and not isinstance(e, sqlite3.OperationalError) \
+        else "cannot be used"
+    if isinstance(e, sqlite3.OperationalError) and "full" in str(e).lower():
+        return GeobenchError(f"the response cache {path}: disk full while writing ({e})",
+                             hint="free space on that disk, then rerun the same command (finished samples are kept)")
+    return GeobenchError(f"the response cache {path} {what} ({e})",
+                         hint=f"rerun with --no-cache, or move the file aside (`geobench cache check` tells; "
+                              f"`geobench cache clear --cache-path {path}` starts a new one)")
+
+
 class ResponseCache:
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = Path(path) if path else default_path()
@@ -67,16 +79,31 @@ class ResponseCache:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute(
                 "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, completion TEXT NOT NULL, created REAL)")
+        except sqlite3.DatabaseError as e:
+            if isinstance(e, sqlite3.OperationalError) and "unable to open" in str(e):
+                raise GeobenchError(f"cannot use the response cache {self.path}: {e}",
+                                    hint="pass --cache-path FILE or --no-cache") from None
+            raise damaged(self.path, e) from None
         except (sqlite3.Error, OSError) as e:
             raise GeobenchError(f"cannot use the response cache {self.path}: {e}",
                                 hint="pass --cache-path FILE or --no-cache") from None
+
+    def _run(self, sql: str, args=()):
+        try:
+            return self.db.execute(sql, args)
+        except sqlite3.Error as e:
+            raise damaged(self.path, e) from None
 
     def get_many(self, keys: list[str]) -> dict[str, Completion]:
         out: dict[str, Completion] = {}
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
-            rows = self.db.execute(
-                f"SELECT key, completion FROM responses WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+            try:
+                rows = self.db.execute(
+                    f"SELECT key, completion FROM responses WHERE key IN ({','.join('?' * len(chunk))})",
+                    chunk).fetchall()
+            except sqlite3.Error as e:
+                raise damaged(self.path, e) from None
             for key, value in rows:
                 completion = _completion(value)
                 if completion is not None:  # anything else is a miss, regenerated and overwritten
@@ -86,10 +113,10 @@ class ResponseCache:
     def put(self, key: str, completion: Completion) -> None:
         value = json.dumps({"text": completion.text, "n_tokens": completion.n_tokens,
                             "finish_reason": completion.finish_reason})
-        self.db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", (key, value, time.time()))
+        self._run("INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", (key, value, time.time()))
 
     def __len__(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+        return self._run("SELECT COUNT(*) FROM responses").fetchone()[0]
 
     def close(self) -> None:
         self.db.close()

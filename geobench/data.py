@@ -17,6 +17,8 @@ import io
 import json
 import math
 import os
+import stat
+import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -116,9 +118,11 @@ def safe_join(root: Path, relative: str) -> Path:
     """root/relative, refusing absolute paths and `..` parts that would leave the dataset root.
 
     The check is on the name's text (no filesystem calls), so it costs microseconds per row on 200k-row
-    metadata; links placed inside the dataset folder by its owner are followed as they are.
+    metadata. `root` is remembered as a dataset folder: when a file under it is read (`read_file`), its resolved
+    path must still be inside it, so a link that leaves the dataset is refused unless $GEOBENCH_FOLLOW_LINKS=1.
     """
-    if not relative or "\x00" in relative:
+    _ROOTS.setdefault(str(Path(root)), None)
+    if not relative or "\x00" in relative or len(relative) > 4096:
         raise DataError(f"bad file name {relative!r} in the data under {root}", "bad file name")
     parts = PurePosixPath(relative.replace("\\", "/"))
     if parts.is_absolute() or ".." in parts.parts or PureWindowsPath(relative).drive:
@@ -126,9 +130,97 @@ def safe_join(root: Path, relative: str) -> Path:
     return Path(root) / parts
 
 
+# --------------------------------------------------------------------------------------- reading files
+
+_ROOTS: dict[str, None] = {}  # dataset folders named through safe_join (insertion-ordered set)
+MB = 2 ** 20
+
+
+def _cap(name: str, default_mb: float) -> int:
+    try:
+        return int(float(os.environ.get(name) or default_mb) * MB)
+    except ValueError:
+        raise GeobenchError(f"${name} must be a number of megabytes, got {os.environ[name]!r}") from None
+
+
+def max_image_bytes() -> int:
+    """The largest image file read: $GEOBENCH_MAX_IMAGE_MB (default 64)."""
+    return _cap("GEOBENCH_MAX_IMAGE_MB", 64)
+
+
+def max_table_bytes() -> int:
+    """The largest metadata file (CSV, JSONL, text) read: $GEOBENCH_MAX_TABLE_MB (default 2048)."""
+    return _cap("GEOBENCH_MAX_TABLE_MB", 2048)
+
+
+MAX_FIELD = 65536  # the longest CSV field: a longer one is a bad row
+
+
+def _outside(path: str) -> str | None:
+    """The dataset folder that `path` is named under but resolves outside of (a link leaving it), else None."""
+    if os.environ.get("GEOBENCH_FOLLOW_LINKS", "").strip().lower() in ("1", "true", "yes", "on"):
+        return None
+    for root in sorted(_ROOTS, key=len):  # the outermost dataset folder holding the path
+        if path == root or path.startswith(root.rstrip(os.sep) + os.sep):
+            real_root, real = os.path.realpath(root), os.path.realpath(path)
+            if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+                return root
+            return None
+    return None
+
+
+def read_file(path: str | os.PathLike, limit: int, what: str = "file", reason: str = "unreadable file") -> bytes:
+    """A data file's bytes, only if it is a regular file of at most `limit` bytes inside its dataset folder.
+
+    Opened with O_NOFOLLOW|O_NONBLOCK (a FIFO or device never blocks the run) and checked with fstat on the open
+    descriptor before reading; never more than `limit` + 1 bytes are read. Problems are DataErrors naming the file.
+    """
+    name = os.fspath(path)
+    root = _outside(name)
+    if root is not None:
+        raise DataError(f"{what} {name} is a link to {os.path.realpath(name)}, outside the dataset folder {root}; "
+                        "refused", "path outside the dataset", hint="set GEOBENCH_FOLLOW_LINKS=1 to follow such links")
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+    if _under_root(name):  # open the checked, resolved path itself, refusing a link swapped in meanwhile
+        name, flags = os.path.realpath(name), flags | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(name, flags)
+    except FileNotFoundError:
+        raise DataError(f"{what} not found: {name}", f"missing {what}") from None
+    except OSError as e:
+        raise DataError(f"cannot read {what} {name}: {e.strerror or e}", reason) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise DataError(f"{what} {name} is not a regular file (a FIFO, device or folder); refused",
+                            f"{what} not a regular file")
+        if st.st_size > limit:
+            raise DataError(f"{what} {name} is {st.st_size} bytes, over the {limit} byte limit",
+                            f"{what} too large")
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise DataError(f"{what} {name} grew over the {limit} byte limit while read", f"{what} too large")
+        return b"".join(chunks)
+    except OSError as e:
+        raise DataError(f"cannot read {what} {name}: {e.strerror or e}", reason) from None
+    finally:
+        os.close(fd)
+
+
+def _under_root(path: str) -> bool:
+    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in _ROOTS)
+
+
 def read_csv(path: Path, required: Iterable[str], delimiter: str = ",") -> list[dict[str, str]]:
     """Rows of a CSV with a header; missing file/columns, bad encoding or no rows are one-line errors."""
     text = read_text(path)
+    csv.field_size_limit(max(csv.field_size_limit(), min(sys.maxsize, 2 ** 31 - 1)))  # long fields: bad rows below
     # newline="" keeps quoted multi-line fields whole; str.splitlines would also split on U+2028 and friends.
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     columns = [c.strip() for c in (reader.fieldnames or [])]
@@ -139,6 +231,9 @@ def read_csv(path: Path, required: Iterable[str], delimiter: str = ",") -> list[
     for row in reader:
         if None in row:
             skip(DataError(f"{path}:{reader.line_num}: more fields than the header has columns", "bad row"))
+            continue
+        if any(v is not None and len(v) > MAX_FIELD for v in row.values()):
+            skip(DataError(f"{path}:{reader.line_num}: a field longer than {MAX_FIELD} characters", "bad row"))
             continue
         rows.append({(k or "").strip(): (v or "").strip() for k, v in row.items()})
     if not rows:
@@ -192,11 +287,11 @@ def read_text(path: Path) -> str:
     When skipping bad samples, a file whose header line is UTF-8 keeps its UTF-8 lines and skips the others.
     """
     try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise GeobenchError(f"file not found: {path}") from None
-    except OSError as e:
-        raise GeobenchError(f"cannot read {path}: {e.strerror or e}") from None
+        raw = read_file(path, max_table_bytes())
+    except DataError as e:  # a whole file: never skippable
+        if e.reason == "missing file":
+            raise GeobenchError(f"file not found: {path}") from None
+        raise GeobenchError(str(e).removeprefix("cannot read file ").removeprefix("file "), e.hint) from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:

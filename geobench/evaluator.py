@@ -30,6 +30,7 @@ from geobench.results import (
     RunInfo,
     SamplesJournal,
     check_output_dir,
+    finished_run,
     make_run_dir,
     rebuild_tables,
     write_run,
@@ -75,6 +76,8 @@ def evaluate(
                              checkpoint_step=checkpoint_step)
     run = _settings(reg, spec, backend, model_args, batch_size, gen_kwargs, seed, limit, on_error)
     out = check_output_dir(output) if output is not None else None
+    if out is not None and (done := finished_run(out, run_name)) is not None:
+        return done  # a run killed between its results.json and the tables: the tables repaired (results.py)
     started, date = time.time(), dt.datetime.now(dt.UTC)
     plans = [planning.plan_task(reg, t, limit, run.gen_overrides, on_error, spec.prompt_suffix) for t in task_list]
     w = distributed.world()

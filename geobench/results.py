@@ -13,12 +13,13 @@ import json
 import math
 import os
 import re
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from geobench.atomic import atomic_dir, atomic_write  # noqa: F401 - re-exported
+from geobench.atomic import atomic_dir, atomic_write, current_umask  # noqa: F401 - re-exported
 from geobench.errors import GeobenchError
 from geobench.tables import (  # noqa: F401 - the table API, re-exported for `geobench.results` users
     TABLE_COLUMNS,
@@ -129,25 +130,109 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
 
 def write_run(folder: Path, results: dict) -> None:
     atomic_write(folder / "results.json", dumps(results))
+    _release(folder)
+
+
+# A run holds an advisory lock on `<run>/.run.lock` while it runs (released by the kernel when the process dies,
+# however it dies): a folder without results.json whose lock is free was abandoned by a killed run.
+_HELD: dict[Path, int] = {}
+
+
+def _lock(folder: Path) -> bool:
+    """Hold `folder`'s run lock for this process; False if another live process holds it."""
+    folder = folder.resolve()
+    if folder in _HELD:
+        return True
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks here: every folder counts as free
+        return True
+    fd = os.open(folder / ".run.lock", os.O_RDWR | os.O_CREAT, 0o666 & ~current_umask())
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    _HELD[folder] = fd
+    return True
+
+
+def _release(folder: Path) -> None:
+    fd = _HELD.pop(folder.resolve(), None)
+    if fd is not None:
+        os.close(fd)
+
+
+def finished_run(out: Path, run_name: str | None) -> dict | None:
+    """The results of `--run-name`'s folder when it already holds a finished run that the tables do not show
+    yet (a run killed between its results.json and the tables): the tables are rebuilt and the rerun is done.
+    None when there is no finished run there; one line when there is one and the tables already show it."""
+    if not run_name:
+        return None
+    folder = _named_folder(out, run_name)
+    try:
+        results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        results = None
+    if isinstance(results, dict) and not tables_agree(out):
+        rebuild_tables(out)
+        print(f"geobench: run folder {folder} already held this finished run; rebuilt {out / 'table.csv'} "
+              "from the run folders", file=sys.stderr)
+        results["run_dir"] = str(folder)
+        return results
+    raise GeobenchError(f"run folder {folder} already holds a finished run",
+                        hint="choose another --run-name or delete the folder")
+
+
+def tables_agree(out: Path) -> bool:
+    """results/table.csv and table.md equal what the run folders give now."""
+    df = load_table(out)
+    try:
+        return ((out / "table.csv").read_text(encoding="utf-8") == df.to_csv(index=False)
+                and (out / "table.md").read_text(encoding="utf-8") == to_markdown(df) + "\n")
+    except OSError:
+        return False
+
+
+def _named_folder(out: Path, run_name: str) -> Path:
+    if "/" in run_name or "\\" in run_name or run_name.startswith(".") or len(run_name) > 200:
+        raise GeobenchError(f"bad --run-name {run_name!r}: use a plain folder name")
+    return out / run_name
 
 
 def make_run_dir(out: Path, run_name: str | None, display: str) -> Path:
+    """The run's folder, locked for this process. A named one is reused after a kill (its journals are
+    rewritten); an unnamed one reuses a folder of the same model that a killed run abandoned (no results.json,
+    lock free), so killed runs do not pile up `.partial` journals."""
     if run_name:
-        if "/" in run_name or run_name.startswith("."):
-            raise GeobenchError(f"bad --run-name {run_name!r}: use a plain folder name")
-        folder = out / run_name
+        folder = _named_folder(out, run_name)
         if (folder / "results.json").exists():
             raise GeobenchError(f"run folder {folder} already holds a finished run",
                                 hint="choose another --run-name or delete the folder")
-        folder.mkdir(parents=True, exist_ok=True)  # a killed run's folder is reused: its journals are rewritten
+        folder.mkdir(parents=True, exist_ok=True)
+        if not _lock(folder):
+            raise GeobenchError(f"run folder {folder} is in use by another geobench run",
+                                hint="wait for it to finish or choose another --run-name")
         return folder
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", str(display).strip("/")).strip("_")[-60:] or "model"
+    for old in sorted(out.glob(f"{glob_escape(slug)}__*")):
+        if old.is_dir() and not (old / "results.json").exists() and any(old.glob("*.partial")) and _lock(old):
+            for journal in old.glob("*.partial"):  # rewritten by this run
+                journal.unlink(missing_ok=True)
+            return old
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     for n in range(1000):
         folder = out / (f"{slug}__{stamp}" + (f"-{n}" if n else ""))
         try:
             folder.mkdir(parents=True)
-            return folder
         except FileExistsError:
             continue
+        _lock(folder)
+        return folder
     raise GeobenchError(f"cannot create a run folder under {out}")
+
+
+def glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", text)

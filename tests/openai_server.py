@@ -187,7 +187,9 @@ def _handler(server: OpenAITestServer):
             self._reply(status, {"error": {"message": message, "type": kind, "code": status}})
 
         def _record(self, body: bytes | None) -> dict:
-            entry = {"method": self.command, "path": self.path, "headers": dict(self.headers),
+            # Header names as HTTP/1.1 clients usually spell them (some send them in lower case).
+            headers = {"-".join(w.capitalize() for w in k.split("-")): v for k, v in self.headers.items()}
+            entry = {"method": self.command, "path": self.path, "headers": headers,
                      "body": body.decode("utf-8", "replace") if body else "", "json": None, "images": []}
             try:
                 entry["json"] = json.loads(body) if body else None
@@ -200,7 +202,7 @@ def _handler(server: OpenAITestServer):
         def _authorised(self) -> bool:
             if server.api_key is None:
                 return True
-            sent = self.headers.get("Authorization", "")
+            sent = self.headers.get("Authorization", "")  # case-insensitive lookup
             if sent == f"Bearer {server.api_key}":
                 return True
             given = sent.removeprefix("Bearer ")

@@ -77,29 +77,63 @@ def request_body(model_id: str, request: Request, max_tokens_field: str, extra_s
     return body
 
 
-def parse_completion(payload: bytes, server: str) -> Completion:
-    """A chat-completion answer -> Completion; anything else is a one-line error naming the server."""
-    try:
-        obj = json.loads(payload)
-        choice = obj["choices"][0]
-        content = choice["message"].get("content")
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-        raise GeobenchError(f"openai backend: unexpected response from {server} (not a chat completion): "
-                            f"{one_line(payload.decode('utf-8', 'replace'), 120)}") from None
+def parse_completion(obj: Any, server: str) -> Completion:
+    """A decoded chat-completion answer -> Completion. Every field read is checked: anything else is a one-line
+    error naming the server and the field, raised before the answer can be cached."""
+    def bad(field: str, value: Any, expected: str) -> GeobenchError:
+        if value is _ABSENT:
+            return GeobenchError(f"openai backend: malformed completion from {server}: {field} is missing, "
+                                 f"expected {expected}")
+        shown = one_line(json.dumps(value, default=str)[:200], 80)
+        return GeobenchError(f"openai backend: malformed completion from {server}: {field} is "
+                             f"{_kind(value)} ({shown}), expected {expected}")
+
+    if not isinstance(obj, dict):
+        raise bad("the answer", obj, "a JSON object (a chat completion)")
+    choices = obj.get("choices", _ABSENT)
+    if not isinstance(choices, list) or not choices:
+        raise bad("choices", choices, "a non-empty list")
+    choice = choices[0]
+    if not isinstance(choice, dict):
+        raise bad("choices[0]", choice, "an object")
+    message = choice.get("message", _ABSENT)
+    if not isinstance(message, dict):
+        raise bad("choices[0].message", message, "an object")
+    content = message.get("content")
     if isinstance(content, list):  # some servers return content parts
-        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    usage = obj.get("usage") or {}
-    n_tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
-    return Completion(text=content or "", n_tokens=int(n_tokens or 0),
-                      finish_reason="length" if choice.get("finish_reason") == "length" else "stop")
+        if not all(isinstance(p, dict) and isinstance(p.get("text", ""), str) for p in content):
+            raise bad("choices[0].message.content", content, "a string or a list of text parts")
+        content = "".join(p.get("text", "") for p in content)
+    if content is not None and not isinstance(content, str):
+        raise bad("choices[0].message.content", content, "a string")
+    finish = choice.get("finish_reason")
+    if finish is not None and not isinstance(finish, str):
+        raise bad("choices[0].finish_reason", finish, "a string")
+    usage = obj.get("usage")
+    if usage is not None and not isinstance(usage, dict):
+        raise bad("usage", usage, "an object")
+    n_tokens = (usage or {}).get("completion_tokens")
+    if n_tokens is not None and (isinstance(n_tokens, bool) or not isinstance(n_tokens, int)
+                                 or not 0 <= n_tokens <= MAX_TOKENS):
+        raise bad("usage.completion_tokens", n_tokens, f"a whole number from 0 to {MAX_TOKENS}")
+    return Completion(text=content or "", n_tokens=n_tokens or 0,
+                      finish_reason="length" if finish == "length" else "stop")
 
 
-def model_entries(payload: bytes) -> list[dict] | None:
-    """The `data` list of a GET /models answer, or None if it is not one."""
-    try:
-        data = json.loads(payload).get("data")
-    except (ValueError, AttributeError):
-        return None
+_ABSENT = object()
+MAX_TOKENS = 10 ** 9
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
+            dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def model_entries(obj: Any) -> list[dict] | None:
+    """The `data` list of a decoded GET /models answer, or None if it is not one."""
+    data = obj.get("data") if isinstance(obj, dict) else None
     if not isinstance(data, list):
         return None
     return [e for e in data if isinstance(e, dict)]

@@ -125,12 +125,17 @@ class CVUSA(CrossViewTask):
         queries, tiles, nums = [], [], []
         for n, row in enumerate(read_rows(path, 2), 1):
             sat, ground = row[0], row[1]
-            m = re.search(r"(\d+)\.\w+$", sat)
-            if not m:
-                raise GeobenchError(f"{path}:{n}: cannot read the image number from {sat!r}")
-            num = int(m.group(1))
-            tiles.append(Tile(str(num), data.safe_join(root, sat)))
-            queries.append(Query(str(num), data.safe_join(root, ground), len(tiles) - 1))
+            try:  # a bad row is skipped and counted under --on-error skip, named by file and row otherwise
+                m = re.search(r"(\d{1,12})\.\w+$", sat)
+                if not m or (m.start() > 0 and sat[m.start() - 1].isdigit()):
+                    raise data.DataError(f"{path}:{n}: cannot read the image number from {sat[:80]!r}", "bad row")
+                num = int(m.group(1))
+                sat_path, ground_path = data.safe_join(root, sat), data.safe_join(root, ground)
+            except data.DataError as e:
+                data.skip(data.DataError(f"{path}:{n}: {e}" if f"{path}:{n}" not in str(e) else str(e), e.reason))
+                continue
+            tiles.append(Tile(str(num), sat_path))
+            queries.append(Query(str(num), ground_path, len(tiles) - 1))
             nums.append(num)
         locations = root / "split_locations" / "all.csv"
         if locations.exists():

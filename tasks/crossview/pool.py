@@ -110,6 +110,7 @@ def read_rows(path: Path, min_cols: int, delimiter: str | None = ",") -> list[li
     """
     text = data.read_text(path)
     lines = text.splitlines()
+    csv.field_size_limit(max(csv.field_size_limit(), 2 ** 31 - 1))  # a long field is a bad row below
     rows = list(csv.reader(lines, delimiter=delimiter)) if delimiter else [ln.split() for ln in lines]
     out = []
     for n, row in enumerate(rows, 1):
@@ -118,6 +119,9 @@ def read_rows(path: Path, min_cols: int, delimiter: str | None = ",") -> list[li
             continue
         if len(row) < min_cols:
             data.skip(data.DataError(f"{path}:{n}: expected at least {min_cols} fields, found {len(row)}", "bad row"))
+            continue
+        if any(len(c) > data.MAX_FIELD for c in row):
+            data.skip(data.DataError(f"{path}:{n}: a field longer than {data.MAX_FIELD} characters", "bad row"))
             continue
         out.append(row)
     if not out:

@@ -152,7 +152,7 @@ class CsvBenchmark(GeolocationTask):
     def load(self, split: str) -> list[Doc]:
         lay = self.layout
         root = self.root()
-        path = root / lay.files[split]
+        path = data.safe_join(root, lay.files[split])  # also marks root as the dataset folder (links checked)
         rows = data.read_csv(path, required=lay.required)
         cols = list(rows[0])
         swap = bool(lay.lon_lat_header) and cols[:len(lay.lon_lat_header)] == list(lay.lon_lat_header)
