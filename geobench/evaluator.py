@@ -30,6 +30,7 @@ from geobench.results import (
     RunInfo,
     SamplesJournal,
     check_output_dir,
+    drop_run_dir,
     finished_run,
     make_run_dir,
     rebuild_tables,
@@ -88,6 +89,7 @@ def evaluate(
     cache = ResponseCache(cache_path) if use_cache and fingerprint is not None else None
     group = distributed.Group(w) if w.size > 1 else None
     progress = progress and w.is_main
+    run_dir = None
     try:
         completions, pending = _lookup(cache, fingerprint, plans)
         run_dir = make_run_dir(out, run_name, spec.display) if out is not None and w.is_main else None
@@ -99,6 +101,10 @@ def evaluate(
                                               progress, on_error)
             if not w.is_main:
                 return group.broadcast()  # rank 0's results, once it has merged and written them
+    except BaseException:
+        if run_dir is not None:
+            drop_run_dir(run_dir)
+        raise
     finally:
         if cache is not None:
             cache.close()

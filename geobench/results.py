@@ -129,8 +129,22 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
 
 
 def write_run(folder: Path, results: dict) -> None:
+    """results.json, atomically; then the run's lock goes (a finished folder holds only its results)."""
     atomic_write(folder / "results.json", dumps(results))
+    (folder / ".run.lock").unlink(missing_ok=True)
     _release(folder)
+
+
+def drop_run_dir(folder: Path) -> None:
+    """After a failed run: release the folder, and remove it when nothing was written into it (a run that
+    stopped before its first sample leaves no trace); a folder with journals stays for the next run to reuse."""
+    _release(folder)
+    try:
+        if [p.name for p in folder.iterdir()] == [".run.lock"]:
+            (folder / ".run.lock").unlink()
+            folder.rmdir()
+    except OSError:
+        pass
 
 
 # A run holds an advisory lock on `<run>/.run.lock` while it runs (released by the kernel when the process dies,

@@ -289,7 +289,13 @@ def test_connection_refused_fails_fast(monkeypatch):
     from geobench.plugins.openai_compat import client
 
     waits = []  # a refused first contact is a typo, not a hiccup: no retry, so no backoff wait is ever computed
-    monkeypatch.setattr(client.Client, "_delay", lambda self, attempt, retry_after: waits.append(attempt) or 0.0)
+
+    class Counting(client._async_openai()):
+        def _calculate_retry_timeout(self, remaining_retries, options, response_headers=None) -> float:
+            waits.append(remaining_retries)
+            return 0.0
+
+    monkeypatch.setattr(client, "_CLIENT_CLASS", Counting)
     with pytest.raises(GeobenchError) as e:
         OpenAIBackend(NAME, base_url=f"http://127.0.0.1:{port}/v1").fingerprint()
     assert "connection refused" in one_line_error(e) and str(port) in str(e.value)
