@@ -11,6 +11,8 @@ one item per chat request, each a dict `{"status": 503, "headers": {...}, "body"
 status), `{"sleep": s}` (wait, then answer normally: timeouts; `release()` ends the wait), `{"after": n}` (answer
 only once n other requests have been answered: a deterministic late reply), or `{"close": True}` (drop the
 connection).
+`gate = n` holds every chat request until n have been in flight at once (at most 20 s from the first held one,
+after which the gate stays open: a client that never keeps n in flight makes the test slow, not hung),
 `delay` sleeps before every chat request, `api_key` makes it require `Authorization: Bearer <key>` (a wrong key
 gets a 401 whose message echoes the key sent, worse than real servers do), `strict=True` rejects fields
 api.openai.com does not know (top_k, repetition_penalty), `list_models=False` answers 404 on /v1/models.
@@ -48,6 +50,8 @@ class OpenAITestServer:
         self.strict = False
         self.list_models = True
         self.delay = 0.0
+        self.gate = 0
+        self._gate_since = 0.0
         self.faults: list[dict] = []
         self.received: list[dict] = []
         self.in_flight = self.max_in_flight = 0
@@ -65,8 +69,8 @@ class OpenAITestServer:
 
     def reset(self) -> None:
         with self._lock:
-            self.api_key, self.strict, self.list_models, self.delay = None, False, True, 0.0
-            self.faults, self.received = [], []
+            self.api_key, self.strict, self.list_models, self.delay, self.gate = None, False, True, 0.0, 0
+            self.faults, self.received, self._gate_since = [], [], 0.0
             self.in_flight = self.max_in_flight = self.finished = 0
             self._epoch += 1
 
@@ -249,6 +253,12 @@ def _handler(server: OpenAITestServer):
         def _chat(self, entry: dict, fault: dict | None) -> None:
             if server.delay:
                 time.sleep(server.delay)
+            if server.gate:  # a server that is busy only with `gate` requests in flight: held until then
+                with server._lock:
+                    server._gate_since = server._gate_since or time.monotonic()
+                release, deadline = server._release, server._gate_since + 20
+                while server.max_in_flight < server.gate and not release.is_set() and time.monotonic() < deadline:
+                    release.wait(0.01)
             if fault and "sleep" in fault:  # a slow or hung server; release() ends it early
                 server._release.wait(fault["sleep"])
             if fault and "after" in fault:  # answer only once `after` other requests have been (at most 60 s)

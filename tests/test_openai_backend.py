@@ -231,6 +231,15 @@ def test_concurrency_bound_and_completion_order(server, hf_backend):
     assert server.max_in_flight == 1
 
 
+def test_a_fleet_is_kept_busy_with_concurrency_requests_in_flight(server):
+    """The path to `vllm serve --data-parallel-size N` (docs/scale-out.md): with concurrency=64 the backend keeps
+    64 requests in flight, and every one of 256 comes back once, with its own index."""
+    server.gate = 64  # nothing is answered until 64 are in flight at once
+    out = list(backend(server, concurrency=64).generate(text_requests(256, GenConfig(max_new_tokens=2))))
+    assert server.max_in_flight == 64
+    assert sorted(i for i, _ in out) == list(range(256)) and len(server.chat_requests()) == 256
+
+
 # ------------------------------------------------------------------------------ auth, models, identity
 
 
