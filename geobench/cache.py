@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import sqlite3
 import time
 from pathlib import Path
@@ -69,16 +70,30 @@ def damaged(path: Path, e: BaseException) -> GeobenchError:
                               f"`geobench cache clear --cache-path {path}` starts a new one)")
 
 
+def _set_up(db: sqlite3.Connection, tries: int = 40) -> None:
+    """WAL mode and the table. Switching a new file to WAL takes an exclusive lock that sqlite may refuse at
+    once ("database is locked") while another process opens the same new file: that is retried, not reported."""
+    for attempt in range(tries):
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, completion TEXT NOT NULL, created REAL)")
+            return
+        except sqlite3.OperationalError as e:
+            if attempt == tries - 1 or not any(w in str(e).lower() for w in ("locked", "busy")):
+                raise
+            time.sleep(min(0.05 * 2 ** attempt, 1.0) * random.uniform(0.5, 1.0))
+
+
 class ResponseCache:
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = Path(path) if path else default_path()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute(
-                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, completion TEXT NOT NULL, created REAL)")
+            _set_up(self.db)
         except sqlite3.DatabaseError as e:
             if isinstance(e, sqlite3.OperationalError) and "unable to open" in str(e):
                 raise GeobenchError(f"cannot use the response cache {self.path}: {e}",

@@ -97,6 +97,13 @@ def _torchrun(*args, env=None, timeout=300):
                           env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
 
 
+def _why(proc) -> str:
+    """A failed torchrun's own lines first (torchrun's summary of the ranks would push them out of a tail)."""
+    lines = proc.stderr.splitlines()
+    ours = [ln for ln in lines if any(w in ln for w in ("geobench", "Error", "error:", "terminate", "what()"))]
+    return "\n".join(ours[:40]) + "\n...\n" + proc.stderr[-1500:]
+
+
 def _run(folder: Path) -> tuple[dict, dict]:
     results = json.loads((folder / "results.json").read_text())
     samples = {t: (folder / f"samples_{t}.jsonl").read_text() for t in TASKS.split(",")}
@@ -108,7 +115,7 @@ def test_two_processes_write_one_run_equal_to_one_process(tmp_path, tiny_model_p
     one = run_cli(*common, "--output", str(tmp_path / "one"), "-q")
     assert one.returncode == 0, one.stderr[-2000:]
     two = _torchrun(*common, "--output", str(tmp_path / "two"))
-    assert two.returncode == 0, two.stderr[-3000:]
+    assert two.returncode == 0, _why(two)
     assert two.stdout.count("results:") == 1, "rank 0 alone prints the table"
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
     assert sorted(p.name for p in (tmp_path / "two" / "r").iterdir()) == \
@@ -128,10 +135,10 @@ def test_a_partly_cached_job_generates_only_the_rest_and_a_rerun_nothing(tmp_pat
     first = run_cli(*base, "--limit", "5", "--output", str(tmp_path / "a"), "--run-name", "r")
     assert first.returncode == 0, first.stderr[-2000:]
     job = _torchrun(*base, "--limit", "12", "--output", str(tmp_path / "b"), "--run-name", "r")
-    assert job.returncode == 0, job.stderr[-3000:]
+    assert job.returncode == 0, _why(job)
     rb, sb = _run(tmp_path / "b" / "r")
     assert rb["timing"]["generated_samples"] == 14 and rb["timing"]["cache_hits"] == 10
     again = _torchrun(*base, "--limit", "12", "--output", str(tmp_path / "c"), "--run-name", "r")
-    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.returncode == 0, _why(again)
     rc, sc = _run(tmp_path / "c" / "r")
     assert rc["timing"]["generated_samples"] == 0 and sc == sb and rc["results"] == rb["results"]
