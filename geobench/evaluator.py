@@ -114,6 +114,8 @@ def evaluate(
     results = assemble(reg, plans, per_sample, be, spec.display, fingerprint, run.record(spec, cache is not None))
     if w.size > 1:
         results["config"]["data_parallel"] = w.size  # processes that shared the generation
+    if spec.pipeline_check:
+        results["config"]["pipeline_check"] = True  # summary_lines: say what the numbers mean, no cut-off warnings
     _add_timing(results, plans, started, date, gen)
     if run_dir is not None:
         _write(reg, plans, per_sample, results, run_dir, out)
