@@ -14,40 +14,11 @@ import click
 
 from geobench import plugin_manager as plugins
 from geobench.errors import GeobenchError
+from geobench.screen import print_fields, print_table  # noqa: F401 - print_table is public here too
 
 
 def _debug() -> bool:
     return os.environ.get("GEOBENCH_DEBUG", "").lower() in ("1", "true", "yes")
-
-
-def print_table(rows: list[dict], columns: list[str], title: str | None = None) -> None:
-    """A table on stdout: rich when stdout is a terminal, plain aligned text otherwise (pipes, CI, tests)."""
-    cells = [[("" if r.get(c) is None else _cell(r.get(c))) for c in columns] for r in rows]
-    if sys.stdout.isatty():
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title=title)
-        for c in columns:
-            table.add_column(c)
-        for row in cells:
-            table.add_row(*row)
-        Console().print(table)
-        return
-    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    if title:
-        click.echo(title)
-    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    for row in cells:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
-
-
-def _cell(v) -> str:
-    if isinstance(v, float):
-        if v != v:
-            return ""
-        return f"{v:.4f}" if abs(v) < 1000 else f"{v:.1f}"
-    return str(v)
 
 
 DATA_DIR = click.option("--data-dir", default=None, envvar="GEOBENCH_DATA", show_envvar=True,
@@ -127,23 +98,35 @@ def eval_cmd(model, tasks, backend, model_args, batch_size, gen_kwargs, limit, s
 
 
 @cli.command("tasks")
+@click.argument("name", required=False)
 @click.option("--group", default=None, help="Only tasks of this group.")
 @DATA_DIR
-def tasks_cmd(group, data_dir):
-    """List registered tasks: name, group, version, data status and metrics."""
+def tasks_cmd(name, group, data_dir):
+    """List registered tasks: name, group, version, data status and metrics.
+
+    With NAME: everything about one task: its data folder and each split's missing files, where to get the
+    data, its metrics, generation defaults and task args.
+    """
+    from geobench import taskinfo
+    from geobench.selection import groups
+
     _set_data_dir(data_dir)
     reg = plugins.registry()
+    if name and name not in reg.tasks and name not in reg.aliases and name in groups(reg):
+        name, group = None, name  # a group name lists its tasks
+    if name:
+        print_fields(taskinfo.details(reg, name))
+        return
     rows = []
-    for name in sorted(reg.tasks):
-        task = reg.task(name)
-        g = reg.group_of(name, task)
-        if group and g != group:
+    for tname in sorted(reg.tasks):
+        task = reg.task(tname)
+        if group and reg.group_of(tname, task) != group:
             continue
-        missing = task.data_status()
-        rows.append({"name": name, "group": g, "version": task.version,
-                     "data": "available" if missing is None else f"missing: {missing}",
-                     "metrics": ", ".join(task.higher_is_better)})
+        rows.append(taskinfo.list_row(reg, tname, task))
     print_table(rows, ["name", "group", "version", "data", "metrics"])
+    if any(r["data"] != "available" for r in rows):
+        click.echo("what a task needs and where to get it: geobench tasks NAME; (pull): geobench data pull NAME",
+                   err=True)
 
 
 @cli.command("plugins")

@@ -73,7 +73,7 @@ def make_task(reg: Registry, name: str, args: dict | None = None) -> Task:
         return reg.task(name)
     real = reg.real_task_name(name)
     factory = reg.task_factory(name)  # an unknown name: one line with a suggestion
-    known = _config_keys(factory)
+    known = config_keys(factory)
     if known is not None:
         unknown = sorted(set(args) - set(known))
         if unknown:
@@ -87,7 +87,7 @@ def make_task(reg: Registry, name: str, args: dict | None = None) -> Task:
         raise GeobenchError(f"task {real!r}: bad config {args}: {e}") from None
 
 
-def _config_keys(factory) -> list[str] | None:
+def config_keys(factory) -> list[str] | None:
     """The keywords a task factory accepts, following `**kwargs` up a class's bases; None if unknowable."""
     chain = [c.__init__ for c in factory.__mro__ if "__init__" in vars(c) and c is not object] \
         if isinstance(factory, type) else [factory]
