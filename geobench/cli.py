@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from pathlib import Path
 
 import click
 
@@ -88,13 +89,15 @@ def eval_cmd(model, tasks, backend, model_args, batch_size, gen_kwargs, limit, s
 
     if not is_main():  # data-parallel: rank 0 prints the table, as it writes the run folder
         return
-    rows = [{"task": task, "metric": k.split(",")[0], "value": v,
-             "stderr": metrics.get(k.replace(",", "_stderr,", 1))}
-            for task, metrics in res["results"].items() for k, v in metrics.items()
-            if "," in k and "_stderr," not in k]
-    print_table(rows, ["task", "metric", "value", "stderr"], title=f"{res['config']['model']} ({res['config']['backend']})")
+    import pandas as pd
+
+    from geobench.tables import TABLE_COLUMNS, run_rows
+
+    df = pd.DataFrame(run_rows(Path(res.get("run_dir") or "run"), res), columns=TABLE_COLUMNS)
+    _print_summary(df, title=f"{res['config']['model']} ({res['config']['backend']})")
     if "run_dir" in res:
-        click.echo(f"results: {res['run_dir']}/results.json  table: {os.path.join(output, 'table.csv')}")
+        click.echo(f"results: {res['run_dir']}/results.json  table: {os.path.join(output, 'table.csv')}  "
+                   f"(every metric: geobench results --long)")
 
 
 @cli.command("tasks")
@@ -155,8 +158,14 @@ def plugins_cmd():
               help="Output format (default: a table, or from the --save extension: .csv, .md, .tex).")
 @click.option("--wide", is_flag=True, help="One row per model and checkpoint, one column per task and metric.")
 @click.option("--save", "save", default=None, help="Write to this file (atomically) instead of stdout.")
-def results_cmd(output, tasks, metrics, models, checkpoints, compare_reference, fmt, wide, save):
-    """Show or export the results table rebuilt from every run folder under --output."""
+@click.option("--long", "--all", "long", is_flag=True,
+              help="Every metric, group row and run, one row each (the default shows one row per task).")
+def results_cmd(output, tasks, metrics, models, checkpoints, compare_reference, fmt, wide, save, long):
+    """Show or export the results table rebuilt from every run folder under --output.
+
+    The default view is one row per model, checkpoint and task (its latest run) with the headline metrics;
+    --long (or --metric, --wide, --format, --save) gives one row per metric, as in results/table.csv.
+    """
     from geobench import tables as res
 
     if not os.path.isdir(output):
@@ -174,6 +183,11 @@ def results_cmd(output, tasks, metrics, models, checkpoints, compare_reference, 
             click.echo("none of these tasks has published reference numbers (see geobench/reference/paper.csv)",
                        err=True)
             return
+    if fmt == "table" and not save and not (long or wide or compare_reference or metrics):
+        _print_summary(df)
+        click.echo("one row per task (latest run); every metric, group row and run: geobench results --long",
+                   err=True)
+        return
     if fmt == "table" and not save:
         if wide:
             df = res.wide_table(df)
@@ -191,6 +205,16 @@ def results_cmd(output, tasks, metrics, models, checkpoints, compare_reference, 
         click.echo(f"wrote {save}", err=True)
     else:
         click.echo(text, nl=False)
+
+
+def _print_summary(df, title: str | None = None) -> None:
+    """The short view of a results table: one row per task with its headline metrics (tables.summary_table)."""
+    from geobench import tables
+
+    summary, short = tables.summary_table(df), {"checkpoint_step": "step", "n_samples": "n"}
+    columns = [short.get(c, c) for c in tables.summary_columns(summary)]
+    summary = summary.rename(columns=short)
+    print_table(summary.astype(object).where(summary.notna(), None).to_dict("records"), columns, title=title)
 
 
 def _format_from_path(path: str | None) -> str:
