@@ -65,6 +65,11 @@ def cli(strict_plugins: bool):
               help="k=v,... task config when one task is named (e.g. k=2,difficulty=easy for crossview_toy).")
 @click.option("--preset", default=None,
               help="Model preset (prompt suffix, generation and pixel defaults; see `geobench plugins`), or none.")
+@click.option("--system-prompt", default=None,
+              help="A system message for every request: TEXT, or @FILE. Recorded in results.json; part of the cache key.")
+@click.option("--prompt-template", default=None,
+              help="Rewrite each task's prompt text: TEXT, @FILE or FILE with {prompt} (the task's text) and/or "
+                   "{question} (the same without the think/answer instruction). Recorded; part of the cache key.")
 @click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
               help="A bad sample (corrupt image, bad row): stop with one line, or skip it and count it per reason.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary lines on stderr.")
@@ -72,9 +77,11 @@ def cli(strict_plugins: bool):
               help="First pull the missing Hub-hosted data of the tasks (as `geobench data pull`).")
 @DATA_DIR
 def eval_cmd(model, tasks, backend, model_args, batch_size, gen_kwargs, limit, seed, output, run_name, no_cache,
-             cache_path, checkpoint_step, task_args, preset, on_error, quiet, download, data_dir):
+             cache_path, checkpoint_step, task_args, preset, system_prompt, prompt_template, on_error, quiet, download,
+             data_dir):
     """Evaluate a model on tasks; writes results/<run>/ and rebuilds results/table.csv."""
     from geobench.evaluator import evaluate
+    from geobench.messages import read_prompt
 
     _set_data_dir(data_dir)
     if download:
@@ -84,7 +91,9 @@ def eval_cmd(model, tasks, backend, model_args, batch_size, gen_kwargs, limit, s
     res = evaluate(model, tasks, backend=backend, model_args=model_args, batch_size=batch_size,
                    gen_kwargs=gen_kwargs, limit=limit, seed=seed, output=output, run_name=run_name,
                    use_cache=not no_cache, cache_path=cache_path, checkpoint_step=checkpoint_step,
-                   task_args=task_args, preset=preset, on_error=on_error, progress=not quiet)
+                   task_args=task_args, preset=preset, on_error=on_error, progress=not quiet,
+                   system_prompt=read_prompt(system_prompt, "--system-prompt"),
+                   prompt_template=read_prompt(prompt_template, "--prompt-template", files=True))
     from geobench.distributed import is_main
 
     if not is_main():  # data-parallel: rank 0 prints the table, as it writes the run folder

@@ -79,3 +79,62 @@ def test_tasks_list_is_narrow_and_one_task_says_everything(tmp_path):
     assert r.returncode == 2 and "did you mean 'geolocation' (a group)" in r.stderr
     r = run_cli("tasks", "scene")
     assert r.returncode == 0 and "scene_toy" in r.stdout and "geoloc_toy" not in r.stdout
+
+
+# ------------------------------------------------------------------------------------------ prompt overrides
+
+
+def test_prompt_overrides_change_the_chat_and_are_recorded(tmp_path):
+    import json
+    import sqlite3
+
+    import geobench
+    from geobench import planning
+    from geobench.messages import PromptOverride
+
+    reg = plugin_manager.registry()
+    override = PromptOverride("You are a geographer.", "Look closely. {question} One letter in <answer></answer>.")
+    chat = planning.plan_task(reg, reg.task("crossview_toy"), 1, {}, prompt=override).requests[0].messages
+    assert chat[0] == {"role": "system", "content": "You are a geographer."}
+    last = chat[1]["content"][-1]["text"]
+    assert last.startswith("Look closely. Which satellite image") and "<think>" not in last
+    assert sum(p["type"] == "image" for p in chat[1]["content"]) == 5  # the images stay as the task wrote them
+
+    cache = tmp_path / "c.sqlite"
+    kw = dict(backend="dummy", limit=3, output=tmp_path / "res", cache_path=cache, progress=False)
+    plain = geobench.evaluate("<answer>B</answer>", "crossview_toy", **kw)
+    assert "system_prompt" not in plain["config"] and "prompt_template" not in plain["config"]
+    mine = geobench.evaluate("<answer>B</answer>", "crossview_toy", system_prompt="Be brief.",
+                             prompt_template="{prompt} Really.", **kw)
+    assert mine["config"]["system_prompt"] == "Be brief." and mine["config"]["prompt_template"] == "{prompt} Really."
+    assert mine["timing"]["generated_samples"] == 3  # new prompts: new cache keys
+    assert mine["task_hashes"] != plain["task_hashes"]
+    with sqlite3.connect(cache) as con:
+        assert con.execute("select count(*) from responses").fetchone()[0] == 6
+    saved = json.loads((tmp_path / "res" / mine["run_dir"].split("/")[-1] / "results.json").read_text())
+    assert saved["config"]["system_prompt"] == "Be brief."
+    again = geobench.evaluate("<answer>B</answer>", "crossview_toy", **kw)
+    assert again["timing"]["generated_samples"] == 0  # the default prompts' keys are untouched
+
+
+def test_prompt_template_errors_are_one_line(tmp_path):
+    from conftest import run_cli
+
+    base = ["eval", "--model", "B", "--backend", "dummy", "--tasks", "scene_toy", "--limit", "1", "-o", str(tmp_path)]
+    r = run_cli(*base, "--prompt-template", "no placeholder here")
+    assert r.returncode == 2 and "neither {prompt} nor {question}" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli(*base, "--system-prompt", f"@{tmp_path / 'absent.txt'}")
+    assert r.returncode == 2 and "--system-prompt: cannot read" in r.stderr
+    template = tmp_path / "t.txt"
+    template.write_text("Answer briefly. {question}")
+    r = run_cli(*base, "--prompt-template", str(template), "-q")
+    assert r.returncode == 0, r.stderr
+    import json
+
+    res = json.loads(next(tmp_path.glob("*/results.json")).read_text())
+    assert res["config"]["prompt_template"] == "Answer briefly. {question}"
+    with pytest.raises(GeobenchError, match="not being run"):
+        import geobench
+
+        geobench.evaluate("B", "scene_toy", backend="dummy", limit=1, output=None, progress=False,
+                          prompt_template={"geoloc_toy": "{prompt}"})
