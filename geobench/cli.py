@@ -274,9 +274,11 @@ def report_cmd(runs, results_dir, out, train_dir, title, data_dir):
 def _add_core_commands() -> None:
     from geobench.cachecmd import cache_group
     from geobench.datacmd import data_group
+    from geobench.samplescmd import samples_cmd
 
     cli.add_command(data_group)
     cli.add_command(cache_group)
+    cli.add_command(samples_cmd)
 
 
 _add_core_commands()
