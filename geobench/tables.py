@@ -227,10 +227,11 @@ def summary_table(df):
         shown = headline(values)
         if task == group:  # a group's pooled row
             members = df[(df["run"] == run) & (df["group"] == group) & (df["task"] != group)]
-            if members["task"].nunique() < 2:
+            if members["task"].nunique() == 1:
                 continue  # it would repeat its one task
-            shared = set.intersection(*(set(m["metric"]) for _, m in members.groupby("task")))
-            shown = [m for m in shown if m in shared]
+            if not members.empty:  # (none: the table was filtered to the group, show it as it is)
+                shared = set.intersection(*(set(m["metric"]) for _, m in members.groupby("task")))
+                shown = [m for m in shown if m in shared]
         first = part.iloc[0]
         rows.append({"model": first["model"], "checkpoint_step": first["checkpoint_step"], "task": task,
                      "n_samples": first["n_samples"], "parsed": values.get("parse_rate"),

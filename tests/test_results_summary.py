@@ -46,3 +46,11 @@ def test_headline_metrics_keep_a_plugins_own_and_drop_breakdowns():
     assert headline(["parse_rate", "acc", "acc_boats", "acc_macro", "chance"]) == ["acc", "acc_macro", "chance"]
     assert headline(["bleu", "f1", "truncated"]) == ["bleu", "f1"]
     assert headline(["median_km", "acc@25km", "acc@1km"]) == ["acc@1km", "acc@25km", "median_km"]
+
+
+def test_a_table_filtered_to_a_group_still_shows_its_row():
+    rows = _rows("r", "a", "g", {"acc": 0.5}) + _rows("r", "g", "g", {"acc": 0.5, "distance_km": 3.0})
+    df = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    assert list(summary_table(df)["task"]) == ["a"]  # the lone group row would repeat its task
+    only = summary_table(df[df["task"] == "g"])
+    assert list(only["task"]) == ["g"] and list(only["metrics"]) == ["acc=0.5000"]
