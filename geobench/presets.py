@@ -46,8 +46,8 @@ class ModelPreset:
 
 
 # What a pipeline-check model's numbers mean, said once after its run instead of its expected warnings.
-PIPELINE_CHECK = ("{model} is a pipeline check (random weights): these numbers show that data, prompts, generation "
-                  "and scoring ran end to end, not geospatial skill; chance-level scores and completions cut at "
+PIPELINE_CHECK = ("{model} is a pipeline check (random weights): its numbers only show that data, prompts, "
+                  "generation and scoring ran end to end; zero or chance-level scores and completions cut off at "
                   "max_new_tokens are expected")
 
 

@@ -215,8 +215,8 @@ def _breakdown(metric: str, names: list[str]) -> bool:
 
 def summary_table(df):
     """One row per (model, checkpoint, task) of the latest runs: samples, parse rate, headline metrics as
-    `name=value` pairs, and `cut` (completions that hit max_new_tokens) where any was. A group row only where a
-    run pooled two or more of its tasks, with the metrics its tasks share. Columns: SUMMARY_COLUMNS (+ cut)."""
+    `name=value` pairs, and `truncated` (completions that hit max_new_tokens). A group row only where a run
+    pooled two or more of its tasks, with the metrics its tasks share. Columns: SUMMARY_COLUMNS + truncated."""
     import pandas as pd
 
     df = latest(df)
@@ -236,17 +236,17 @@ def summary_table(df):
         rows.append({"model": first["model"], "checkpoint_step": first["checkpoint_step"], "task": task,
                      "n_samples": first["n_samples"], "parsed": values.get("parse_rate"),
                      "metrics": "  ".join(f"{m}={fmt(values[m])}" for m in shown),
-                     "cut": values.get("truncated"), "_group": task == group})
-    out = pd.DataFrame(rows, columns=[*SUMMARY_COLUMNS, "cut", "_group"])
+                     "truncated": values.get("truncated"), "_group": task == group})
+    out = pd.DataFrame(rows, columns=[*SUMMARY_COLUMNS, "truncated", "_group"])
     out = out.sort_values(["model", "checkpoint_step", "_group", "task"], na_position="first", kind="stable")
     return tidy_ints(out.drop(columns="_group")).reset_index(drop=True)
 
 
 def summary_columns(summary) -> list[str]:
-    """The short view's columns: checkpoint_step and cut only where some row has one."""
+    """The short view's columns: checkpoint_step and truncated only where some row has one."""
     cols = [c for c in SUMMARY_COLUMNS if c != "checkpoint_step" or summary[c].notna().any()]
-    cut = [v for v in summary["cut"] if v is not None and v == v]
-    return cols + (["cut"] if any(cut) else [])
+    cut = [v for v in summary["truncated"] if v is not None and v == v]
+    return cols + (["truncated"] if any(cut) else [])
 
 
 def tidy_ints(df):
@@ -255,7 +255,7 @@ def tidy_ints(df):
     import pandas as pd
 
     df = df.copy()
-    for col in ("checkpoint_step", "n_samples", "cut"):
+    for col in ("checkpoint_step", "n_samples", "truncated"):
         if col in df.columns:
             df[col] = pd.Series([None if pd.isna(v) else int(v) for v in df[col]], index=df.index, dtype=object)
     return df

@@ -39,7 +39,7 @@ def test_a_group_row_only_where_it_pools_two_tasks_and_only_shared_metrics():
     short = summary_table(pd.DataFrame(rows, columns=TABLE_COLUMNS))
     assert list(short["task"]) == ["a", "b", "g"]
     assert list(short["metrics"]) == ["acc=0.5000  f1=0.4000", "acc=0.7000", "acc=0.6000"]
-    assert list(short["cut"]) == [3, None, 3] and summary_columns(short)[-1] == "cut"
+    assert list(short["truncated"]) == [3, None, 3] and summary_columns(short)[-1] == "truncated"
 
 
 def test_headline_metrics_keep_a_plugins_own_and_drop_breakdowns():
