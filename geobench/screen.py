@@ -7,6 +7,7 @@ wrapped to $COLUMNS (default 120), so no row is padded to the longest path and n
 from __future__ import annotations
 
 import math
+import re
 import shutil
 import sys
 import textwrap
@@ -15,6 +16,7 @@ import click
 
 GAP = "  "
 MIN_COLUMN = 12  # a column never wraps narrower than this (or its header)
+SHORT = 24  # a column no wider than this never wraps (a status, a version, a name): the long ones give way
 
 
 def width() -> int:
@@ -33,19 +35,27 @@ def cell(v) -> str:
     return str(v)
 
 
+class _Wrapper(textwrap.TextWrapper):
+    """Breaks at spaces, and after the slashes of a path or URL, before it breaks inside a word."""
+
+    wordsep_simple_re = re.compile(r"(\s+|(?<=/)(?=[^/\s]))")
+
+
 def wrap(text: str, size: int) -> list[str]:
-    """`text` in lines of at most `size` characters: at spaces where it can, inside a long word (a path, a URL)
-    where it must; nothing is dropped."""
+    """`text` in lines of at most `size` characters: at spaces or after a path's slashes where it can, inside
+    a long word where it must; nothing is dropped."""
+    wrapper = _Wrapper(size, break_long_words=True, break_on_hyphens=False)
     out: list[str] = []
     for para in text.split("\n"):
-        out += textwrap.wrap(para, size, break_long_words=True, break_on_hyphens=False) or [""]
+        out += wrapper.wrap(para) or [""]
     return out
 
 
 def fit(widths: list[int], headers: list[str], room: int) -> list[int]:
-    """Column widths that fit `room` (gaps included): the widest columns share what is left, none narrower
-    than its header or MIN_COLUMN. A table that cannot fit keeps those minimums (the terminal wraps it)."""
-    floor = [min(w, max(len(h), MIN_COLUMN)) for w, h in zip(widths, headers, strict=True)]
+    """Column widths that fit `room` (gaps included): short columns (up to SHORT) keep their width, the long
+    ones share what is left, none narrower than its header or MIN_COLUMN. A table that cannot fit keeps those
+    minimums (the terminal wraps it)."""
+    floor = [w if w <= SHORT else max(len(h), MIN_COLUMN) for w, h in zip(widths, headers, strict=True)]
     room -= len(GAP) * (len(widths) - 1)
     if sum(widths) <= room:
         return list(widths)
