@@ -98,7 +98,10 @@ def group_aggregate(per_sample_by_task: dict[str, list[dict]]) -> dict[str, Any]
 
 
 def summary_lines(results: dict) -> list[str]:
+    """The lines printed after a run. A pipeline-check model (config.pipeline_check, e.g. the tiny model) gets
+    one line on what its numbers mean instead of the cut-off warnings that are expected of it."""
     lines = []
+    check = bool(results.get("config", {}).get("pipeline_check"))
     for task, metrics in results["results"].items():
         shown = [f"{k.split(',')[0]}={v:.4g}" for k, v in metrics.items()
                  if "," in k and "_stderr" not in k and isinstance(v, int | float)][:6]
@@ -111,9 +114,13 @@ def summary_lines(results: dict) -> list[str]:
                          + "; ".join(f"{reason}: {n} (first: {examples.get(reason, '?')})"
                                      for reason, n in sorted(skipped.items())))
         cut = metrics.get("truncated,none") or 0
-        if cut:
+        if cut and not check:
             lines.append(f"warning: {task}: {cut} of {n} completions hit max_new_tokens and were cut off; "
                          "raise it with --gen-kwargs max_new_tokens=N if the model reasons at length")
+    if check:
+        from geobench.presets import PIPELINE_CHECK
+
+        lines.append(PIPELINE_CHECK.format(model=results.get("config", {}).get("model", "this model")))
     t = results.get("timing", {})
     if t:
         lines.append(f"{t['wall_seconds']:.1f} s, {t['samples_per_second']:.2f} samples/s, "

@@ -9,45 +9,17 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from pathlib import Path
 
 import click
 
 from geobench import plugin_manager as plugins
 from geobench.errors import GeobenchError
+from geobench.screen import print_fields, print_table  # noqa: F401 - print_table is public here too
 
 
 def _debug() -> bool:
     return os.environ.get("GEOBENCH_DEBUG", "").lower() in ("1", "true", "yes")
-
-
-def print_table(rows: list[dict], columns: list[str], title: str | None = None) -> None:
-    """A table on stdout: rich when stdout is a terminal, plain aligned text otherwise (pipes, CI, tests)."""
-    cells = [[("" if r.get(c) is None else _cell(r.get(c))) for c in columns] for r in rows]
-    if sys.stdout.isatty():
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title=title)
-        for c in columns:
-            table.add_column(c)
-        for row in cells:
-            table.add_row(*row)
-        Console().print(table)
-        return
-    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    if title:
-        click.echo(title)
-    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    for row in cells:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
-
-
-def _cell(v) -> str:
-    if isinstance(v, float):
-        if v != v:
-            return ""
-        return f"{v:.4f}" if abs(v) < 1000 else f"{v:.1f}"
-    return str(v)
 
 
 DATA_DIR = click.option("--data-dir", default=None, envvar="GEOBENCH_DATA", show_envvar=True,
@@ -93,6 +65,11 @@ def cli(strict_plugins: bool):
               help="k=v,... task config when one task is named (e.g. k=2,difficulty=easy for crossview_toy).")
 @click.option("--preset", default=None,
               help="Model preset (prompt suffix, generation and pixel defaults; see `geobench plugins`), or none.")
+@click.option("--system-prompt", default=None,
+              help="A system message for every request: TEXT, or @FILE. Recorded in results.json; part of the cache key.")
+@click.option("--prompt-template", default=None,
+              help="Rewrite each task's prompt text: TEXT, @FILE or FILE with {prompt} (the task's text) and/or "
+                   "{question} (the same without the think/answer instruction). Recorded; part of the cache key.")
 @click.option("--on-error", type=click.Choice(["raise", "skip"]), default="raise", show_default=True,
               help="A bad sample (corrupt image, bad row): stop with one line, or skip it and count it per reason.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary lines on stderr.")
@@ -100,9 +77,11 @@ def cli(strict_plugins: bool):
               help="First pull the missing Hub-hosted data of the tasks (as `geobench data pull`).")
 @DATA_DIR
 def eval_cmd(model, tasks, backend, model_args, batch_size, gen_kwargs, limit, seed, output, run_name, no_cache,
-             cache_path, checkpoint_step, task_args, preset, on_error, quiet, download, data_dir):
+             cache_path, checkpoint_step, task_args, preset, system_prompt, prompt_template, on_error, quiet, download,
+             data_dir):
     """Evaluate a model on tasks; writes results/<run>/ and rebuilds results/table.csv."""
     from geobench.evaluator import evaluate
+    from geobench.messages import read_prompt
 
     _set_data_dir(data_dir)
     if download:
@@ -112,38 +91,54 @@ def eval_cmd(model, tasks, backend, model_args, batch_size, gen_kwargs, limit, s
     res = evaluate(model, tasks, backend=backend, model_args=model_args, batch_size=batch_size,
                    gen_kwargs=gen_kwargs, limit=limit, seed=seed, output=output, run_name=run_name,
                    use_cache=not no_cache, cache_path=cache_path, checkpoint_step=checkpoint_step,
-                   task_args=task_args, preset=preset, on_error=on_error, progress=not quiet)
+                   task_args=task_args, preset=preset, on_error=on_error, progress=not quiet,
+                   system_prompt=read_prompt(system_prompt, "--system-prompt"),
+                   prompt_template=read_prompt(prompt_template, "--prompt-template", files=True))
     from geobench.distributed import is_main
 
     if not is_main():  # data-parallel: rank 0 prints the table, as it writes the run folder
         return
-    rows = [{"task": task, "metric": k.split(",")[0], "value": v,
-             "stderr": metrics.get(k.replace(",", "_stderr,", 1))}
-            for task, metrics in res["results"].items() for k, v in metrics.items()
-            if "," in k and "_stderr," not in k]
-    print_table(rows, ["task", "metric", "value", "stderr"], title=f"{res['config']['model']} ({res['config']['backend']})")
+    import pandas as pd
+
+    from geobench.tables import TABLE_COLUMNS, run_rows
+
+    df = pd.DataFrame(run_rows(Path(res.get("run_dir") or "run"), res), columns=TABLE_COLUMNS)
+    _print_summary(df, title=f"{res['config']['model']} ({res['config']['backend']})")
     if "run_dir" in res:
-        click.echo(f"results: {res['run_dir']}/results.json  table: {os.path.join(output, 'table.csv')}")
+        click.echo(f"results: {res['run_dir']}/results.json  table: {os.path.join(output, 'table.csv')}  "
+                   f"(every metric: geobench results --long)")
 
 
 @cli.command("tasks")
+@click.argument("name", required=False)
 @click.option("--group", default=None, help="Only tasks of this group.")
 @DATA_DIR
-def tasks_cmd(group, data_dir):
-    """List registered tasks: name, group, version, data status and metrics."""
+def tasks_cmd(name, group, data_dir):
+    """List registered tasks: name, group, version, data status and metrics.
+
+    With NAME: everything about one task: its data folder and each split's missing files, where to get the
+    data, its metrics, generation defaults and task args.
+    """
+    from geobench import taskinfo
+    from geobench.selection import groups
+
     _set_data_dir(data_dir)
     reg = plugins.registry()
+    if name and name not in reg.tasks and name not in reg.aliases and name in groups(reg):
+        name, group = None, name  # a group name lists its tasks
+    if name:
+        print_fields(taskinfo.details(reg, name))
+        return
     rows = []
-    for name in sorted(reg.tasks):
-        task = reg.task(name)
-        g = reg.group_of(name, task)
-        if group and g != group:
+    for tname in sorted(reg.tasks):
+        task = reg.task(tname)
+        if group and reg.group_of(tname, task) != group:
             continue
-        missing = task.data_status()
-        rows.append({"name": name, "group": g, "version": task.version,
-                     "data": "available" if missing is None else f"missing: {missing}",
-                     "metrics": ", ".join(task.higher_is_better)})
+        rows.append(taskinfo.list_row(reg, tname, task))
     print_table(rows, ["name", "group", "version", "data", "metrics"])
+    if any(r["data"] != "available" for r in rows):
+        click.echo("what a task needs and where to get it: geobench tasks NAME; (pull): geobench data pull NAME",
+                   err=True)
 
 
 @cli.command("plugins")
@@ -172,8 +167,14 @@ def plugins_cmd():
               help="Output format (default: a table, or from the --save extension: .csv, .md, .tex).")
 @click.option("--wide", is_flag=True, help="One row per model and checkpoint, one column per task and metric.")
 @click.option("--save", "save", default=None, help="Write to this file (atomically) instead of stdout.")
-def results_cmd(output, tasks, metrics, models, checkpoints, compare_reference, fmt, wide, save):
-    """Show or export the results table rebuilt from every run folder under --output."""
+@click.option("--long", "--all", "long", is_flag=True,
+              help="Every metric, group row and run, one row each (the default shows one row per task).")
+def results_cmd(output, tasks, metrics, models, checkpoints, compare_reference, fmt, wide, save, long):
+    """Show or export the results table rebuilt from every run folder under --output.
+
+    The default view is one row per model, checkpoint and task (its latest run) with the headline metrics;
+    --long (or --metric, --wide, --format, --save) gives one row per metric, as in results/table.csv.
+    """
     from geobench import tables as res
 
     if not os.path.isdir(output):
@@ -191,6 +192,11 @@ def results_cmd(output, tasks, metrics, models, checkpoints, compare_reference, 
             click.echo("none of these tasks has published reference numbers (see geobench/reference/paper.csv)",
                        err=True)
             return
+    if fmt == "table" and not save and not (long or wide or compare_reference or metrics):
+        _print_summary(df)
+        click.echo("one row per task (latest run); every metric, group row and run: geobench results --long",
+                   err=True)
+        return
     if fmt == "table" and not save:
         if wide:
             df = res.wide_table(df)
@@ -208,6 +214,16 @@ def results_cmd(output, tasks, metrics, models, checkpoints, compare_reference, 
         click.echo(f"wrote {save}", err=True)
     else:
         click.echo(text, nl=False)
+
+
+def _print_summary(df, title: str | None = None) -> None:
+    """The short view of a results table: one row per task with its headline metrics (tables.summary_table)."""
+    from geobench import tables
+
+    summary, short = tables.summary_table(df), {"checkpoint_step": "step", "n_samples": "n"}
+    columns = [short.get(c, c) for c in tables.summary_columns(summary)]
+    summary = summary.rename(columns=short)
+    print_table(summary.astype(object).where(summary.notna(), None).to_dict("records"), columns, title=title)
 
 
 def _format_from_path(path: str | None) -> str:
@@ -258,9 +274,11 @@ def report_cmd(runs, results_dir, out, train_dir, title, data_dir):
 def _add_core_commands() -> None:
     from geobench.cachecmd import cache_group
     from geobench.datacmd import data_group
+    from geobench.samplescmd import samples_cmd
 
     cli.add_command(data_group)
     cli.add_command(cache_group)
+    cli.add_command(samples_cmd)
 
 
 _add_core_commands()

@@ -24,6 +24,7 @@ from geobench.args import parse_kv
 from geobench.assemble import assemble, group_aggregate, summary_lines  # noqa: F401 - public here too
 from geobench.cache import ResponseCache, fingerprint_text, request_key
 from geobench.errors import GeobenchError
+from geobench.messages import PromptOverride
 from geobench.modelspec import ModelSpec, checkpoint_step_of  # noqa: F401 - public here too
 from geobench.planning import ON_ERROR, Plan
 from geobench.results import (
@@ -59,6 +60,8 @@ def evaluate(
     on_error: str = "raise",
     task_args: str | dict | None = None,
     preset: str | None = None,
+    system_prompt: str | None = None,
+    prompt_template: str | dict[str, str] | None = None,
     registry: plugins.Registry | None = None,
 ) -> dict[str, Any]:
     """Evaluate `model` on `tasks` and return the results dict (lm-eval's schema plus geobench fields).
@@ -69,6 +72,10 @@ def evaluate(
     `results["skipped"]`; the default stops at the first with one line naming the file. `task_args` configures
     tasks ({task: {key: value}}, or 'k=v,...' when one task is named). `preset` applies a registered model
     preset to any model ('none': no preset; default: the preset registered under `model`'s name, if any).
+    `system_prompt` adds (or replaces) a system message; `prompt_template` rewrites each task's prompt text
+    (`{prompt}`: the task's text, `{question}`: the same without the think/answer instruction; a dict gives one
+    per task). Both are recorded in results.json config and, being part of the chat, of the cache key; unset,
+    prompts and cache keys are the defaults.
     """
     reg = registry or plugins.registry()
     _check(limit, on_error)
@@ -80,7 +87,9 @@ def evaluate(
     if out is not None and (done := finished_run(out, run_name)) is not None:
         return done  # a run killed between its results.json and the tables: the tables repaired (results.py)
     started, date = time.time(), dt.datetime.now(dt.UTC)
-    plans = [planning.plan_task(reg, t, limit, run.gen_overrides, on_error, spec.prompt_suffix) for t in task_list]
+    prompts = _prompts(system_prompt, prompt_template, task_list)
+    plans = [planning.plan_task(reg, t, limit, run.gen_overrides, on_error, spec.prompt_suffix, prompts.get(t.name))
+             for t in task_list]
     w = distributed.world()
     margs = run.model_args if spec.backend is not None else \
         distributed.rank_model_args(reg.backend(backend), run.model_args, w)
@@ -114,6 +123,9 @@ def evaluate(
     results = assemble(reg, plans, per_sample, be, spec.display, fingerprint, run.record(spec, cache is not None))
     if w.size > 1:
         results["config"]["data_parallel"] = w.size  # processes that shared the generation
+    results["config"].update(_prompt_record(system_prompt, prompt_template))  # only what is set
+    if spec.pipeline_check:
+        results["config"]["pipeline_check"] = True  # summary_lines: say what the numbers mean, no cut-off warnings
     _add_timing(results, plans, started, date, gen)
     if run_dir is not None:
         _write(reg, plans, per_sample, results, run_dir, out)
@@ -166,6 +178,24 @@ def _settings(reg, spec: ModelSpec, backend: str, model_args, batch_size, gen_kw
             sys.modules["numpy"].random.seed(seed)
         gen_overrides.setdefault("seed", seed)
     return _Settings(margs, parse_batch_size(batch_size), gen_overrides, limit, seed, on_error)
+
+
+def _prompts(system: str | None, template: str | dict | None, tasks: list) -> dict[str, PromptOverride]:
+    """Each task's prompt overrides (none: the task's own prompt); a template dict names tasks being run."""
+    if isinstance(template, dict):
+        names = {t.name for t in tasks}
+        unused = sorted(set(template) - names)
+        if unused:
+            raise GeobenchError(f"prompt template given for {', '.join(map(repr, unused))}, which is not being run")
+        per_task = {t.name: template.get(t.name) for t in tasks}
+    else:
+        per_task = {t.name: template for t in tasks}
+    out = {name: PromptOverride(system, tmpl) for name, tmpl in per_task.items()}
+    return {name: p for name, p in out.items() if p}
+
+
+def _prompt_record(system: str | None, template: str | dict | None) -> dict:
+    return {k: v for k, v in (("system_prompt", system), ("prompt_template", template)) if v is not None}
 
 
 def _lookup(cache: ResponseCache | None, fingerprint, plans: list[Plan]) -> tuple[dict, list[Request]]:

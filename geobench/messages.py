@@ -4,12 +4,14 @@ A geobench chat is a list of `{"role", "content"}` messages whose content is a s
 `{"type": "image", "image": ImageRef}` and `{"type": "text", "text": str}`. Every backend, exporter and
 trainer that needs the chat in another shape (PIL images for transformers, data URLs for OpenAI, `<image>`
 placeholders for lm-eval) rebuilds it here with `convert`, so the rules (order of images, unknown part types)
-are written once.
+are written once. A run's prompt overrides (`--system-prompt`, `--prompt-template`) are applied here too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from geobench.errors import GeobenchError
@@ -79,3 +81,90 @@ def with_images(messages: list[dict], decoded: list) -> list[dict]:
     if len(decoded) != len(images(messages)):
         raise ValueError(f"{len(decoded)} images for {len(images(messages))} image parts")
     return convert(messages, image=lambda _ref, k: {"type": "image", "image": decoded[k]})
+
+
+# ----------------------------------------------------------------------------------------- prompt overrides
+
+PROMPT, QUESTION = "{prompt}", "{question}"  # a prompt template's placeholders (see docs/cli.md)
+
+
+@dataclass(frozen=True)
+class PromptOverride:
+    """A run's own prompt: a system message, and a template for the task's prompt text.
+
+    The template is applied to the last text of the last user turn (where a task puts its question and answer
+    instructions; the images and their labels stay as the task wrote them). `{prompt}` is that text as the task
+    (and preset) wrote it; `{question}` is the same without Geo-R1's think/answer instruction, so a template can
+    word the answer format itself. Other braces are kept as they are. Unset (None), the chat is unchanged, so
+    default prompts and cache keys stay what they were.
+    """
+
+    system: str | None = None
+    template: str | None = None
+
+    def __post_init__(self):
+        if self.template is not None and PROMPT not in self.template and QUESTION not in self.template:
+            raise GeobenchError(f"the prompt template has neither {PROMPT} nor {QUESTION}: "
+                                f"{self.template[:60]!r}", hint="a file is read when it exists or with @FILE")
+
+    def __bool__(self) -> bool:
+        return self.system is not None or self.template is not None
+
+    def record(self) -> dict:
+        """What results.json records under config (only what is set)."""
+        return {k: v for k, v in (("system_prompt", self.system), ("prompt_template", self.template)) if v is not None}
+
+    def apply(self, messages: list[dict]) -> list[dict]:
+        out = [dict(m) for m in messages]
+        if self.template is not None:
+            _template_last_text(out, self.template)
+        if self.system is not None:
+            if out and out[0].get("role") == "system":
+                out[0]["content"] = self.system
+            else:
+                out.insert(0, {"role": "system", "content": self.system})
+        return out
+
+
+def _template_last_text(messages: list[dict], template: str) -> None:
+    from geobench.parse import THINK_ANSWER
+
+    def fill(text: str) -> str:
+        question = text.replace(THINK_ANSWER, "").strip()
+        return template.replace(PROMPT, text).replace(QUESTION, question)
+
+    for m in reversed(messages):
+        if m.get("role") != "user":
+            continue
+        content = m["content"]
+        if isinstance(content, str):
+            m["content"] = fill(content)
+            return
+        parts = list(content)
+        for i in range(len(parts) - 1, -1, -1):
+            if isinstance(parts[i], dict) and parts[i].get("type") == "text":
+                parts[i] = {**parts[i], "text": fill(parts[i]["text"])}
+                m["content"] = parts
+                return
+        m["content"] = [*parts, {"type": "text", "text": fill("")}]
+        return
+
+
+def read_prompt(value: str | None, option: str, files: bool = False) -> str | None:
+    """The text an option gives: `@path` is the file's text; with `files`, an existing path is too."""
+    if value is None:
+        return None
+    path = Path(value[1:]) if value.startswith("@") else Path(value) if files and _is_file(value) else None
+    if path is None:
+        return value
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise GeobenchError(f"{option}: cannot read {str(path)!r}: {getattr(e, 'strerror', None) or e}") from None
+
+
+def _is_file(value: str) -> bool:
+    try:
+        return "\n" not in value and len(value) < 4096 and Path(value).is_file()
+    except OSError:
+        return False

@@ -33,6 +33,7 @@ class ModelSpec:
     preset_name: str | None = None
     preset: ModelPreset | None = None
     backend: Backend | None = None  # a Backend passed in ready-made (trainers evaluating in memory)
+    pipeline_check: bool = False  # the model only proves the pipeline runs (its own preset says so)
 
     @property
     def gen_defaults(self) -> dict[str, Any]:
@@ -71,6 +72,8 @@ def resolve(reg: Registry, model: str | Backend, backend: str = "hf", *, preset:
         step = checkpoint_step if checkpoint_step is not None else checkpoint_step_of(display)
         return ModelSpec(given, "name", given, display, step, preset_name, chosen, backend=model)
     model = str(model)
+    own = find(reg.presets, model)  # the model's own preset marks a pipeline check even under another preset
+    check = bool(getattr(chosen, "pipeline_check", False) or (own and reg.presets[own].pipeline_check))
     loads_weights = bool(getattr(reg.backend(backend), "loads_weights", False))
     if loads_weights and model in reg.models:
         kind = "registered"
@@ -82,7 +85,7 @@ def resolve(reg: Registry, model: str | Backend, backend: str = "hf", *, preset:
         kind = "name"
     display = model_name or model
     step = checkpoint_step if checkpoint_step is not None else checkpoint_step_of(display)
-    return ModelSpec(model, kind, model, display, step, preset_name, chosen)
+    return ModelSpec(model, kind, model, display, step, preset_name, chosen, pipeline_check=check)
 
 
 def model_args_with_preset(spec: ModelSpec, reg: Registry, backend: str, model_args: dict) -> dict:

@@ -1,7 +1,7 @@
 """From tasks to requests, and from completions back to per-sample records.
 
 `plan_task` builds every request of a task before any model loads (so data errors surface in seconds):
-docs, chat messages (with the preset's prompt suffix), generation settings, prompt hashes. `check_images`
+docs, chat messages (with the preset's prompt suffix and the run's prompt overrides), generation settings, prompt hashes. `check_images`
 decodes each image about to be generated on once. `record` scores one completion into the samples-file row.
 Task methods run through `call_task`, so a bug in a task plugin is one line naming the task and its plugin.
 """
@@ -15,6 +15,7 @@ from geobench import data
 from geobench.api import Completion, Request, Task
 from geobench.cache import prompt_hash
 from geobench.errors import GeobenchError
+from geobench.messages import PromptOverride
 from geobench.plugin_manager import Registry
 from geobench.presets import with_suffix
 
@@ -51,7 +52,9 @@ def reasons(counts) -> str:
 
 
 def plan_task(reg: Registry, task: Task, limit: int | None, gen_overrides: dict, on_error: str = "raise",
-              suffix: str = "") -> Plan:
+              suffix: str = "", prompt: PromptOverride | None = None) -> Plan:
+    """Every request of `task`: its chat (the preset's `suffix`, then the run's `prompt` overrides, if any),
+    generation settings and prompt hash."""
     gen = task.default_gen.updated(**gen_overrides) if gen_overrides else task.default_gen
     with collecting(on_error) as skipped:
         all_docs = call_task(reg, task, "docs", None, limit)
@@ -60,7 +63,8 @@ def plan_task(reg: Registry, task: Task, limit: int | None, gen_overrides: dict,
             try:
                 if doc.id in index:
                     raise data.DataError(f"task {task.name!r}: duplicated doc id {doc.id!r}", "duplicated id")
-                req = Request(task.name, doc.id, with_suffix(call_task(reg, task, "to_messages", doc), suffix), gen)
+                chat = with_suffix(call_task(reg, task, "to_messages", doc), suffix)
+                req = Request(task.name, doc.id, prompt.apply(chat) if prompt else chat, gen)
                 sha = prompt_hash(req)  # reads every image's bytes: a missing image is found here
             except data.DataError as e:
                 data.skip(e)

@@ -22,12 +22,15 @@ PRESET_MODEL_ARGS = ("dtype", "min_pixels", "max_pixels", "attn_implementation")
 @dataclass(frozen=True)
 class ModelPreset:
     """Defaults for one model. `gen_kwargs` go over each task's generation defaults; `model_args` are used
-    by backends that load weights (hf, vllm); `prompt_suffix` ends every prompt unless the prompt has it."""
+    by backends that load weights (hf, vllm); `prompt_suffix` ends every prompt unless the prompt has it;
+    `pipeline_check` marks a model whose outputs mean nothing (the random-weight tiny model): its run prints
+    what the numbers mean instead of warnings about completions that are cut off."""
 
     description: str = ""
     prompt_suffix: str = ""
     gen_kwargs: Mapping[str, Any] = field(default_factory=dict)
     model_args: Mapping[str, Any] = field(default_factory=dict)
+    pipeline_check: bool = False  # a model that only proves the pipeline runs (random weights): see PIPELINE_CHECK
 
     def __post_init__(self):
         GenConfig().updated(**self.gen_kwargs)  # unknown names or bad values: one line, at registration
@@ -37,8 +40,15 @@ class ModelPreset:
 
     def describe(self) -> dict[str, Any]:
         """What results.json records under config.preset_settings."""
-        return {"prompt_suffix": self.prompt_suffix, "gen_kwargs": dict(self.gen_kwargs),
-                "model_args": dict(self.model_args)}
+        out = {"prompt_suffix": self.prompt_suffix, "gen_kwargs": dict(self.gen_kwargs),
+               "model_args": dict(self.model_args)}
+        return {**out, "pipeline_check": True} if self.pipeline_check else out
+
+
+# What a pipeline-check model's numbers mean, said once after its run instead of its expected warnings.
+PIPELINE_CHECK = ("{model} is a pipeline check (random weights): its numbers only show that data, prompts, "
+                  "generation and scoring ran end to end; zero or chance-level scores and completions cut off at "
+                  "max_new_tokens are expected")
 
 
 def find(presets: Mapping[str, ModelPreset], model: str) -> str | None:

@@ -7,6 +7,7 @@ the task, checked against what the constructor accepts.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 
 from geobench.api import Task
@@ -50,6 +51,8 @@ def select_tasks(reg: Registry, spec: str | list[str | Task],
                 if (name == "all" or reg.group_of(tname, task) == name) and task.data_status() is None:
                     chosen.setdefault(task.name, task)
             continue
+        if name not in reg.tasks and name not in reg.aliases:
+            raise unknown_task(reg, name)
         task = make_task(reg, name, task_args.get(reg.real_task_name(name), task_args.get(name)))
         missing = task.data_status()
         if missing:
@@ -70,7 +73,7 @@ def make_task(reg: Registry, name: str, args: dict | None = None) -> Task:
         return reg.task(name)
     real = reg.real_task_name(name)
     factory = reg.task_factory(name)  # an unknown name: one line with a suggestion
-    known = _config_keys(factory)
+    known = config_keys(factory)
     if known is not None:
         unknown = sorted(set(args) - set(known))
         if unknown:
@@ -84,7 +87,7 @@ def make_task(reg: Registry, name: str, args: dict | None = None) -> Task:
         raise GeobenchError(f"task {real!r}: bad config {args}: {e}") from None
 
 
-def _config_keys(factory) -> list[str] | None:
+def config_keys(factory) -> list[str] | None:
     """The keywords a task factory accepts, following `**kwargs` up a class's bases; None if unknowable."""
     chain = [c.__init__ for c in factory.__mro__ if "__init__" in vars(c) and c is not object] \
         if isinstance(factory, type) else [factory]
@@ -115,6 +118,22 @@ def parse_task_args(value: str | dict | None, spec) -> dict[str, dict]:
 
 
 def _is_group(reg: Registry, name: str) -> bool:
-    return any(reg.group_of(t, reg.task(t)) == name for t in reg.tasks)
+    return name in groups(reg)
+
+
+def groups(reg: Registry) -> list[str]:
+    """Every task group name (registered with a task, or the task's own `group`)."""
+    return sorted({g for t in reg.tasks if (g := reg.group_of(t, reg.task(t)))})
+
+
+def unknown_task(reg: Registry, name: str) -> GeobenchError:
+    """One line for a name that is no task, alias or group, suggesting the closest of all three."""
+    kinds = {**{g: "group" for g in groups(reg)}, **{a: "alias" for a in reg.aliases}, **{t: "" for t in reg.tasks}}
+    close = difflib.get_close_matches(name, list(kinds), n=2, cutoff=0.6)
+    if not close:
+        return GeobenchError(f"unknown task {name!r}", hint="see `geobench tasks` for tasks and groups, or use 'all'")
+    said = [f"{c!r}" + (f" (a {kinds[c]} of {reg.real_task_name(c)!r})" if kinds[c] == "alias" else
+                        " (a group)" if kinds[c] == "group" else "") for c in close]
+    return GeobenchError(f"unknown task {name!r}", hint=f"did you mean {' or '.join(said)}?")
 
 

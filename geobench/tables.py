@@ -191,13 +191,71 @@ def wide_table(df, with_stderr: bool = True):
     return wide
 
 
+# The short view (`geobench results`, the table after `geobench eval`): one row per task with its headline
+# metrics. Known headline metrics come first in this order; rates, counts and per-category breakdowns
+# (acc_boats beside acc) stay in the long form (`--long`, table.csv).
+HEADLINE = ("acc", "acc@1km", "acc@25km", "acc@200km", "acc@750km", "acc@2500km", "geoscore", "median_km",
+            "mean_km", "country_acc", "city_acc", "acc_macro", "chance")
+NOT_HEADLINE = ("parse_rate", "format_rate", "truncated", "distance_km")
+SUMMARY_COLUMNS = ["model", "checkpoint_step", "task", "n_samples", "parsed", "metrics"]
+
+
+def headline(metrics) -> list[str]:
+    """The metrics a short view shows, in HEADLINE order then the task's own (a plugin's f1, bleu, ...)."""
+    names = list(dict.fromkeys(metrics))
+    keep = [m for m in names if m not in NOT_HEADLINE and not _breakdown(m, names)]
+    return sorted(keep, key=lambda m: (HEADLINE.index(m) if m in HEADLINE else len(HEADLINE), names.index(m)))
+
+
+def _breakdown(metric: str, names: list[str]) -> bool:
+    """acc_boats beside acc: a per-category part of a metric that is there itself."""
+    base = metric.split("_", 1)[0]
+    return metric not in HEADLINE and "_" in metric and base in names
+
+
+def summary_table(df):
+    """One row per (model, checkpoint, task) of the latest runs: samples, parse rate, headline metrics as
+    `name=value` pairs, and `truncated` (completions that hit max_new_tokens). A group row only where a run
+    pooled two or more of its tasks, with the metrics its tasks share. Columns: SUMMARY_COLUMNS + truncated."""
+    import pandas as pd
+
+    df = latest(df)
+    rows = []
+    for (run, task), part in df.groupby(["run", "task"], sort=False):
+        group = part["group"].iloc[0]
+        values = dict(zip(part["metric"], part["value"], strict=True))
+        shown = headline(values)
+        if task == group:  # a group's pooled row
+            members = df[(df["run"] == run) & (df["group"] == group) & (df["task"] != group)]
+            if members["task"].nunique() == 1:
+                continue  # it would repeat its one task
+            if not members.empty:  # (none: the table was filtered to the group, show it as it is)
+                shared = set.intersection(*(set(m["metric"]) for _, m in members.groupby("task")))
+                shown = [m for m in shown if m in shared]
+        first = part.iloc[0]
+        rows.append({"model": first["model"], "checkpoint_step": first["checkpoint_step"], "task": task,
+                     "n_samples": first["n_samples"], "parsed": values.get("parse_rate"),
+                     "metrics": "  ".join(f"{m}={fmt(values[m])}" for m in shown),
+                     "truncated": values.get("truncated"), "_group": task == group})
+    out = pd.DataFrame(rows, columns=[*SUMMARY_COLUMNS, "truncated", "_group"])
+    out = out.sort_values(["model", "checkpoint_step", "_group", "task"], na_position="first", kind="stable")
+    return tidy_ints(out.drop(columns="_group")).reset_index(drop=True)
+
+
+def summary_columns(summary) -> list[str]:
+    """The short view's columns: checkpoint_step and truncated only where some row has one."""
+    cols = [c for c in SUMMARY_COLUMNS if c != "checkpoint_step" or summary[c].notna().any()]
+    cut = [v for v in summary["truncated"] if v is not None and v == v]
+    return cols + (["truncated"] if any(cut) else [])
+
+
 def tidy_ints(df):
     """checkpoint_step and n_samples as ints or None (pandas turns a column of ints with gaps into floats,
     which would print as `500.0000`)."""
     import pandas as pd
 
     df = df.copy()
-    for col in ("checkpoint_step", "n_samples"):
+    for col in ("checkpoint_step", "n_samples", "truncated"):
         if col in df.columns:
             df[col] = pd.Series([None if pd.isna(v) else int(v) for v in df[col]], index=df.index, dtype=object)
     return df

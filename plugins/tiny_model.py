@@ -1,5 +1,8 @@
 """The built-in `tiny` model plugin: registers `--model tiny` and the `geobench tiny-model build` command.
 
+Its preset sets nothing but `pipeline_check`: random weights never stop before max_new_tokens, so a run says
+what its numbers mean instead of warning about every cut-off completion (real models still get the warning).
+
 The model itself is built by `geobench.tinymodel` (offline, random weights, the real Qwen2.5-VL architecture).
 """
 
@@ -8,13 +11,16 @@ from __future__ import annotations
 import time
 
 from geobench.hookspecs import hookimpl
+from geobench.presets import ModelPreset
 from geobench.tinymodel import build_tiny_model, param_count
 
 
 @hookimpl
 def geobench_register_models(register):
     register("tiny", "geobench.tinymodel:tiny_model_path",
-             "tiny random-weight Qwen2.5-VL built offline (test fixture / demo default)")
+             "tiny random-weight Qwen2.5-VL built offline (test fixture / demo default)",
+             preset=ModelPreset(description="the tiny model is a pipeline check: no settings, no truncation warnings",
+                                pipeline_check=True))
 
 
 @hookimpl

@@ -23,6 +23,8 @@ def assert_one_line_error(r, *needles: str):
 
 @pytest.mark.parametrize("args, needles", [
     (["eval", "--model", "random", "--backend", "dummy", "--tasks", "geoloc_tyo"], ["unknown task", "did you mean 'geoloc_toy'"]),
+    (["eval", "--model", "random", "--backend", "dummy", "--tasks", "geolocaton"], ["unknown task", "'geolocation' (a group)"]),
+    (["eval", "--model", "random", "--backend", "dummy", "--prompt-template", "x"], ["neither {prompt} nor {question}"]),
     (["eval", "--model", "random", "--backend", "huggingface"], ["unknown backend 'huggingface'"]),
     (["eval", "--model", "random", "--backend", "dummy", "--model-args", "delay"], ["bad --model-args 'delay'"]),
     (["eval", "--model", "random", "--backend", "dummy", "--model-args", "speed=3"], ["unknown model arg", "speed"]),

@@ -495,3 +495,19 @@ def test_toy_candidates_similarity_matches_a_hand_count(toy_root):
             assert x["similarity"] == pytest.approx(same / len(truth)), (doc.id, x)
             seen.add(same)
     assert len(seen) >= 3, "the toy pool should have tiles sharing different numbers of attributes"
+
+
+def test_missing_cvcities_names_every_city_at_once(tmp_path, monkeypatch):
+    """Test and training cities are listed in the first message, not one split per run."""
+    monkeypatch.setenv("GEOBENCH_DATA", str(tmp_path))
+    reason = cv.CVCities().data_status()
+    assert "\n" not in reason and "get it from" in reason
+    for city in cv.CVCities.TEST_CITIES + cv.CVCities.TRAIN_CITIES:
+        assert f"{city}/img_info.csv" in reason
+    write_cvcities(tmp_path / "cvcities")  # the test cities only: evaluation works, training says what it lacks
+    task = cv.CVCities()
+    assert task.data_status() is None
+    with pytest.raises(GeobenchError) as e:
+        task.pool("train")
+    assert all(f"{c}/img_info.csv" in str(e.value) for c in cv.CVCities.TRAIN_CITIES)
+    assert "taipei" not in str(e.value)

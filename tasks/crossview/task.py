@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from geobench import data, geocode, pairing, parse
+from geobench import geocode, pairing, parse
 from geobench.api import BenchmarkTask, Doc, GenConfig, ImageRef, ScaffoldItem, Truth, mean_with_stderr, user
 from geobench.errors import GeobenchError
 from geobench.geo import haversine_km
@@ -102,10 +102,32 @@ class CrossViewTask(BenchmarkTask):
         """The queries and tiles of `split`, read from root() in the dataset's layout."""
         raise NotImplementedError
 
+    def data_status(self) -> str | None:
+        return self.missing_text(self.split)
+
+    def missing_text(self, split: str) -> str | None:
+        """None if `split` is all there, else one line naming everything missing for it and for the other
+        splits too (CV-Cities: the 6 test and the 10 training cities), so one download fetches it all."""
+        root = self.root()
+
+        def absent(s: str) -> list[str]:
+            return [e for e in self.expected(s) if not (root / e).exists()]
+
+        need = absent(split)
+        if not need:
+            return None
+        text, seen = f"expected in {root}/: {', '.join(need)} (split {split!r})", set(need)
+        for other in (s for s in self.splits if s != split):
+            if more := [e for e in absent(other) if e not in seen]:
+                seen.update(more)
+                text += f"; split {other!r} also needs {', '.join(more)}"
+        pull = self.pull_command()
+        return f"{text} (get it from {self.source_text()}{f'; or run `{pull}`' if pull else ''})"
+
     def pool(self, split: str | None = None) -> Pool:
         split = split or self.split
         if split not in self._pools:
-            reason = data.missing(self.root(), self.expected(split), self.source_text())
+            reason = self.missing_text(split)
             if reason:
                 raise GeobenchError(f"task {self.name!r}: {reason}")
             pool = unique_queries(self.read_pool(split), self.name)
