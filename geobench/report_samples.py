@@ -28,7 +28,7 @@ from geobench.errors import GeobenchError
 from geobench.runs import Run, latest_by_label
 
 ASSETS = Path(__file__).with_name("report_assets")
-THUMB_PX = 160
+THUMB_PX = 128
 CORRECT_KM = 25  # a geolocation sample counts as correct within 25 km (city level: the headline acc@25km)
 BANDS_KM = (1, 25, 200, 750, 2500)
 PLAIN = ("task", "version", "group", "split", "generation_kwargs", "data", "source", "distance_impl", "area_impl")
@@ -98,10 +98,14 @@ class Thumbs:
         key, ref = item
         try:
             with Image.open(io.BytesIO(ref.read_bytes())) as im:
-                im.draft("RGB", (THUMB_PX, THUMB_PX))  # JPEG: decode at a fraction of the size
-                im = im.convert("RGB")
+                w, h = im.size
+                s = min(THUMB_PX / w, THUMB_PX / h, 1.0)
+                im.draft("RGB", (max(1, int(w * s)), max(1, int(h * s))))  # JPEG: decode at 1/2, 1/4 or 1/8
+                im = im if im.mode == "RGB" else im.convert("RGB")
                 im.thumbnail((THUMB_PX, THUMB_PX))
-                im.save(self.folder / "thumbs" / f"{key}.jpg", "JPEG", quality=80)
+                buf = io.BytesIO()  # encoded in memory: PIL writing to a file path is ten times slower here
+                im.save(buf, "JPEG", quality=80)
+            (self.folder / "thumbs" / f"{key}.jpg").write_bytes(buf.getvalue())
             return True
         except Exception:  # noqa: BLE001 - an unreadable image becomes a missing thumbnail, not a failed report
             return False
@@ -152,9 +156,9 @@ def _load_task(name: str, cfg: dict) -> TaskData:
 
 
 def _num(v) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+    if type(v) not in (float, int) or not math.isfinite(v):  # bools are not numbers here
         return None
-    return round(float(v), 4)
+    return round(v, 4)
 
 
 def _latlon(v) -> list[float] | None:
