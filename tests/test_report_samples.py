@@ -198,3 +198,15 @@ def test_without_task_data_the_page_still_shows_completions(res, tmp_path, monke
     assert any("task data not found: test" in n for n in data["notes"])
     assert any("task data not found: test" in n for n in summary["sections"]["Samples"]["notes"])
     assert not list((out / "thumbs").iterdir())
+
+
+def test_an_earth_task_gets_coastlines_under_its_map(res, tmp_path, monkeypatch):
+    monkeypatch.setattr(report_samples, "is_toy", lambda *a, **k: False)  # as if geoloc_toy were on Earth
+    out = tmp_path / "rep"
+    rep.build(out, *rep.collect(["base"], str(res)))
+    assert page_data(out / "samples-base-geoloc_toy.html")["land"] == "assets/land.png"
+    assert page_data(out / "samples-base-crossview_toy.html")["land"] is None
+    from PIL import Image
+
+    with Image.open(out / "assets" / "land.png") as im:
+        assert im.size == (1440, 720)  # 4 cells per degree, row 0 at 90N
