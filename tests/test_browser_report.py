@@ -245,7 +245,8 @@ def page_rows(page: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def explorer_report(tmp_path_factory, session_home) -> Path:
     res = tmp_path_factory.mktemp("explorer") / "results"
-    for model, name, step in (("random", "base", None), (HOSTILE, "hostile", 5)):
+    for model, name, step in (("random", "base", None), ("<think>Tiles and a flag.</think><answer>(48.8, 2.3) B yes"
+                                                        "</answer>", "ckpt", 5), (HOSTILE, "hostile", 6)):
         geobench.evaluate(model, "geoloc_toy,crossview_toy,scene_toy", backend="dummy", limit=12, output=res,
                           checkpoint_step=step, run_name=name, progress=False)
     out = res.parent / "report"
@@ -298,14 +299,16 @@ def test_explorer_filters_links_map_and_compare_in_chromium(explorer_report):
         assert not_blank(tab.screenshot(ARTIFACTS / "explorer_crossview.png"))
         # the compare view, through the index's selector
         tab.goto(out / "index.html")
-        tab.js("document.getElementById('gb-compare').value = 'compare-base-vs-hostile-scene_toy.html'")
+        page = "compare-base-vs-ckpt-scene_toy.html"
+        tab.js(f"document.getElementById('gb-compare').value = '{page}'")
         url = tab.follow("document.getElementById('gb-compare-go')")
-        assert url.endswith("compare-base-vs-hostile-scene_toy.html")
+        assert url.endswith(page)
         n = tab.js("document.querySelectorAll('#gb-compare-table tr').length") - 1
-        assert n == min(50, len(page_rows(out / "compare-base-vs-hostile-scene_toy.html")))
+        assert n == min(50, len(page_rows(out / page)))
         assert not_blank(tab.screenshot(ARTIFACTS / "explorer_compare.png"))
         tab.choose("flip", "rw")
-        flips = sum(r["a"] == 1 and r["b"] == 0 for r in page_rows(out / "compare-base-vs-hostile-scene_toy.html"))
+        flips = sum(r["a"] == 1 and r["b"] == 0 for r in page_rows(out / page))
+        assert flips
         assert tab.js("document.querySelectorAll('#gb-compare-table tr.rw').length") == flips
         assert not tab.errors(), tab.errors()
         folder = out.resolve().as_uri()
