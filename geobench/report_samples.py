@@ -152,6 +152,26 @@ def _load_task(name: str, cfg: dict) -> TaskData:
         return TaskData(None, {}, f"task data not readable: {type(e).__name__}: {e}")
 
 
+def same_prompts(td: TaskData, samples: list[dict], suffix: str, n: int = 20) -> bool:
+    """Whether the rebuilt docs give the prompts the run saw (the samples' prompt hashes), checked on the first
+    `n` samples: a task rebuilt with other settings, or data changed since, would show wrong truths and images."""
+    from geobench.api import GenConfig, Request
+    from geobench.cache import prompt_hash
+    from geobench.presets import with_suffix
+
+    for s in samples[:n]:
+        doc, want = td.docs.get(str(s.get("doc_id"))), s.get("prompt_hash")
+        if doc is not None and want:
+            try:
+                got = prompt_hash(Request(td.task.name, doc.id, with_suffix(td.task.to_messages(doc), suffix),
+                                          GenConfig()))
+            except Exception:  # noqa: BLE001 - an unreadable image or a failing task: not the same prompt
+                return False
+            if got != want:
+                return False
+    return True
+
+
 # ------------------------------------------------------------------------------------------------- rows
 
 
@@ -179,16 +199,19 @@ def _shown(v) -> str:
     return json.dumps(v, ensure_ascii=False)
 
 
-def _prompt(task, doc) -> str:
+def _prompt(task, doc, suffix: str = "") -> str:
+    from geobench.presets import with_suffix
+
     parts = []
-    for msg in task.to_messages(doc):
+    for msg in with_suffix(task.to_messages(doc), suffix):
         content = msg.get("content")
         for p in content if isinstance(content, list) else [{"type": "text", "text": content}]:
             parts.append("[image]" if p.get("type") == "image" else str(p.get("text", "")))
     return " ".join(x for x in parts if x)
 
 
-def sample_row(s: dict, kind: str | None, td: TaskData, thumbs: Thumbs, prompts: dict[str, int]) -> dict:
+def sample_row(s: dict, kind: str | None, td: TaskData, thumbs: Thumbs, prompts: dict[str, int],
+               suffix: str = "") -> dict:
     """One sample as the explorer shows it (short keys keep a 10,000-sample page small)."""
     m = {k: _num(v) for k, v in (s.get("metrics") or {}).items() if _num(v) is not None}
     row: dict[str, Any] = {"i": str(s.get("doc_id")), "c": str(s.get("completion") or ""), "p": _shown(s.get("parsed")),
@@ -226,7 +249,7 @@ def sample_row(s: dict, kind: str | None, td: TaskData, thumbs: Thumbs, prompts:
         row["t"] = _shown(f["answer"])
     row["img"] = [thumbs.name(ref) for ref in doc.images]
     try:
-        text = _prompt(td.task, doc)
+        text = _prompt(td.task, doc, suffix)
         row["pr"] = prompts.setdefault(text, len(prompts))
         if "r" not in row:
             row["r"] = _num(td.task.reward(doc, row["c"]))
@@ -265,8 +288,12 @@ def build_explorer(folder: Path, runs: list[Run], slugs: dict[Path, str]) -> Exp
                 continue
             kind = run.kind(task)
             td = task_data(run, task, cache)
+            suffix = str((run.config.get("preset_settings") or {}).get("prompt_suffix") or "")
+            if td.task is not None and not same_prompts(td, samples, suffix):
+                td = TaskData(None, {}, "the task's data here does not give the prompts this run saw (its data or "
+                                        "settings changed since)")
             prompts: dict[str, int] = {}
-            rows = [sample_row(s, kind, td, thumbs, prompts) for s in samples]
+            rows = [sample_row(s, kind, td, thumbs, prompts, suffix) for s in samples]
             cfg = (run.results.get("configs") or {}).get(task) or {}
             notes = []
             if td.why:

@@ -210,3 +210,21 @@ def test_an_earth_task_gets_coastlines_under_its_map(res, tmp_path, monkeypatch)
 
     with Image.open(out / "assets" / "land.png") as im:
         assert im.size == (1440, 720)  # 4 cells per degree, row 0 at 90N
+
+
+def test_changed_task_data_is_not_shown_as_this_runs_truth(res, tmp_path, monkeypatch):
+    """Docs whose prompts differ from what the run saw (other settings, data changed since) are not used."""
+    real = report_samples._load_task
+
+    def shuffled(name, cfg):
+        td = real(name, cfg)
+        ids = list(td.docs)
+        td.docs = dict(zip(ids, [td.docs[i] for i in ids[1:] + ids[:1]], strict=True))  # each id, another doc
+        return td
+
+    monkeypatch.setattr(report_samples, "_load_task", shuffled)
+    out = tmp_path / "rep"
+    rep.build(out, *rep.collect(["base"], str(res)))
+    data = page_data(out / "samples-base-crossview_toy.html")
+    assert all("img" not in r and "t" not in r for r in data["rows"])
+    assert any("does not give the prompts this run saw" in n for n in data["notes"])
