@@ -257,8 +257,10 @@ def report_cmd(runs, results_dir, out, train_dir, title, compare, data_dir):
     click.echo(f"report: {os.path.join(out, 'index.html')} ({len(found)} runs, "
                f"{sum(len(s['images']) for s in summary['sections'].values())} figures, "
                f"{len(summary['samples'])} sample pages)")
-    for page in summary["compares"][:len(pair[0].tasks) if pair else 0]:
+    for page in summary["compare"]:
         click.echo(f"compare: {os.path.join(out, page)}")
+    if pair and not summary["compare"]:
+        click.echo("compare: the two runs share no task with samples: nothing to compare", err=True)
 
 
 def _add_core_commands() -> None:

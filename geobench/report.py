@@ -283,7 +283,8 @@ def build(out: str | os.PathLike, runs: list[Run], train_dirs: list[Path], title
         atomic_write(folder / "index.html", render(title, runs, train_dirs, sections))
         summary = {"title": title, "runs": [str(r.folder) for r in runs], "train_dirs": [str(t) for t in train_dirs],
                    "sections": {s.title: {"images": s.images, "notes": s.notes} for s in sections},
-                   "samples": sorted(explorer.pages.values()), "compares": [c["page"] for c in compares]}
+                   "samples": sorted(explorer.pages.values()), "compares": [c["page"] for c in compares],
+                   "compare": [c["page"] for c in compares if c["explicit"]]}
         atomic_write(folder / MARKER, dumps(summary))
     return summary
 

@@ -100,7 +100,7 @@ def build_compares(folder: Path, runs: list[Run], ex: Explorer, slugs: dict[Path
                 "page_b": ex.page(b, task), "summary": head, "rows": rows}
         atomic_write(folder / name, page_html(f"{a.label} vs {b.label} · {task}", data, "compare"))
         out.append({"a": a.label, "b": b.label, "task": task, "page": name, "summary": head,
-                    "explicit": bool(explicit) and (a, b) == explicit})
+                    "explicit": explicit is not None and a is explicit[0] and b is explicit[1]})
     return out
 
 

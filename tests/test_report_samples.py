@@ -171,7 +171,9 @@ def test_cli_compare_two_runs(res, tmp_path):
     assert r.returncode == 0, r.stderr
     assert [line for line in r.stdout.splitlines() if line.startswith("compare:")] == \
         [f"compare: {out / f'compare-base-vs-hostile-{t}.html'}" for t in TASKS.split(",")]
-    assert len(json.loads((out / "report.json").read_text())["runs"]) == 2
+    summary = json.loads((out / "report.json").read_text())
+    assert len(summary["runs"]) == 2
+    assert summary["compare"] == [f"compare-base-vs-hostile-{t}.html" for t in TASKS.split(",")]
     for args, needle in ((["base", "base"], "--compare names the same run twice ('base')"),
                          (["base", "nope"], "--compare 'nope' is not a run folder")):
         r = run_cli("report", "--results", str(res), "--out", str(tmp_path / "r2"), "--compare", *args)
