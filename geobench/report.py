@@ -2,9 +2,10 @@
 
 It reads run folders (results.json + samples_<task>.jsonl) and training folders (train_log.jsonl), and draws what
 they hold: geolocation error distributions and a world map, cross-view accuracy against chance, scene accuracy
-per question, training curves and each checkpoint's metrics against its step, the results tables and the
-paper's numbers beside them. A piece that is missing (no training logs, no geolocation task, no ground truth
-for the map, no coastline data) is left out and the page says so. The folder is built in a temp sibling and
+per question, training curves and each checkpoint's metrics against its step, the results tables (each cell a
+link to its samples) and the paper's numbers beside them; the sample pages and the compare view are written by
+report_samples.py and report_compare.py. A piece that is missing (no training logs, no geolocation task, no
+ground truth for the map, no coastline data) is left out and the page says so. The folder is built in a temp sibling and
 renamed into place, so a failed build leaves the previous report untouched.
 """
 
