@@ -28,9 +28,10 @@ def pairs_for(runs: list[Run], task: str) -> list[tuple[Run, Run]]:
                       key=lambda r: (r.step is not None, r.step if r.step is not None else -1, r.model))
     if len(labelled) <= ALL_PAIRS_UP_TO:
         return list(combinations(labelled, 2))
-    first = [(labelled[0], r) for r in labelled[1:]]
-    steps = [(a, b) for a, b in zip(labelled[1:], labelled[2:], strict=False) if a.model == b.model]
-    return list(dict.fromkeys(first + steps))
+    first = [(labelled[0], r) for r in labelled[1:]]  # the base (no step, or the lowest) against each
+    by_model = sorted(labelled[1:], key=lambda r: (r.model, r.step if r.step is not None else -1))
+    steps = [(a, b) for a, b in zip(by_model, by_model[1:], strict=False) if a.model == b.model]
+    return list({(a.folder, b.folder): (a, b) for a, b in first + steps}.values())
 
 
 def compare_rows(rows_a: list[dict], rows_b: list[dict]) -> list[dict]:

@@ -230,3 +230,18 @@ def test_changed_task_data_is_not_shown_as_this_runs_truth(res, tmp_path, monkey
     data = page_data(out / "samples-base-crossview_toy.html")
     assert all("img" not in r and "t" not in r for r in data["rows"])
     assert any("does not give the prompts this run saw" in n for n in data["notes"])
+
+
+def test_default_pairs_put_the_base_against_each_checkpoint():
+    from geobench.report_compare import pairs_for
+    from geobench.runs import Run
+
+    def run(model, step, name):
+        return Run(Path(name), {"config": {"model": model, "checkpoint_step": step}, "results": {"t": {}}})
+
+    few = [run("base", None, "b"), run("sft", 100, "s1"), run("sft", 200, "s2")]
+    assert [(a.folder.name, b.folder.name) for a, b in pairs_for(few, "t")] == [("b", "s1"), ("b", "s2"), ("s1", "s2")]
+    demo = [run("demo", 0, "b"), run("sft", 100, "s1"), run("sft", 200, "s2"), run("grpo", 10, "g1"),
+            run("grpo", 20, "g2"), run("sft", 300, "s3")]  # more than four: the base against each, then steps
+    assert [(a.folder.name, b.folder.name) for a, b in pairs_for(demo, "t")] == [
+        ("b", "g1"), ("b", "g2"), ("b", "s1"), ("b", "s2"), ("b", "s3"), ("g1", "g2"), ("s1", "s2"), ("s2", "s3")]
