@@ -275,6 +275,15 @@ class Explorer:
         return self.pages.get((run.folder, task))
 
 
+def _reward_metric(task) -> str:
+    from geobench.api import default_reward_metric
+
+    try:
+        return f"its {default_reward_metric(task)} metric"
+    except GeobenchError:
+        return "as the task defines it"
+
+
 def build_explorer(folder: Path, runs: list[Run], slugs: dict[Path, str]) -> Explorer:
     """Write samples-<run>-<task>.html for every run and task with a samples file, and their thumbnails."""
     ex = Explorer(folder)
@@ -301,8 +310,8 @@ def build_explorer(folder: Path, runs: list[Run], slugs: dict[Path, str]) -> Exp
             elif not any("r" in r for r in rows):
                 notes.append("No reward: the samples file holds none and the task could not compute it.")
             else:
-                notes.append("Reward: what the task's reward() gives with its default options (the GRPO accuracy "
-                             "reward; a training config may add format or shaping rewards).")
+                notes.append(f"Reward: the task's reward() with its default options ({_reward_metric(td.task)}); "
+                             "a training config may choose other rewards or add format and shaping rewards.")
             if kind == "geolocation":
                 notes.append(f"Correct: within {CORRECT_KM} km of the truth.")
             name = f"samples-{slugs[run.folder]}-{slug(task)}.html"
