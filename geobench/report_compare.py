@@ -17,7 +17,7 @@ from pathlib import Path
 from geobench import stats
 from geobench.atomic import atomic_write
 from geobench.geo import MISS_KM
-from geobench.report_samples import Explorer, page_html, slug
+from geobench.report_samples import CORRECT_KM, Explorer, page_html, slug
 from geobench.runs import Run, latest_by_label, tasks_of
 
 ALL_PAIRS_UP_TO = 4  # labels per task; more, and only first-vs-each and consecutive pairs are drawn
@@ -98,7 +98,8 @@ def build_compares(folder: Path, runs: list[Run], ex: Explorer, slugs: dict[Path
         head = summary(rows)
         data = {"view": "compare", "task": task, "kind": a.kind(task), "a": a.label, "b": b.label,
                 "run_a": a.folder.name, "run_b": b.folder.name, "page_a": ex.page(a, task),
-                "page_b": ex.page(b, task), "summary": head, "rows": rows}
+                "page_b": ex.page(b, task), "summary": head, "rows": rows,
+                "note": f"Right: within {CORRECT_KM} km of the truth." if a.kind(task) == "geolocation" else ""}
         atomic_write(folder / name, page_html(f"{a.label} vs {b.label} · {task}", data, "compare"))
         out.append({"a": a.label, "b": b.label, "task": task, "page": name, "summary": head,
                     "explicit": explicit is not None and a is explicit[0] and b is explicit[1]})

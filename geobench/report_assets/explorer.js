@@ -297,6 +297,7 @@
     if (s.km) head.appendChild(el("p", {}, "mean error change B − A: " + signed(s.km.diff, km) + " (95% " + signed(s.km.lo, km) +
       " to " + signed(s.km.hi, km) + ", p = " + (s.km.p === null ? "—" : s.km.p.toFixed(3)) + "; unparsed answers count as 20,037.5 km)"));
     head.appendChild(el("p", {"class": "flips"}, "right → wrong: " + s.rw + "   wrong → right: " + s.wr));
+    if (d.note) head.appendChild(el("p", {"class": "note"}, d.note));
     app.appendChild(head);
     var bar = el("div", {"class": "controls"});
     bar.appendChild(select("show", "flip", [["", "all paired samples"], ["rw", "right → wrong"], ["wr", "wrong → right"],
