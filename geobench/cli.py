@@ -248,8 +248,11 @@ def _format_from_path(path: str | None) -> str:
               help="Training output folder with train_log.jsonl (repeatable). Found automatically for "
                    "checkpoints whose folder is still there.")
 @click.option("--title", default="geobench report", show_default=True, help="Page title.")
+@click.option("--compare", nargs=2, metavar="RUN_A RUN_B", default=None,
+              help="Compare two runs sample by sample (flips, error change, paired bootstrap); alone, the report "
+                   "holds just these two.")
 @DATA_DIR
-def report_cmd(runs, results_dir, out, train_dir, title, data_dir):
+def report_cmd(runs, results_dir, out, train_dir, title, compare, data_dir):
     """Write a static HTML report (plots, tables, the paper's numbers) of runs and training logs.
 
     \b
@@ -259,16 +262,21 @@ def report_cmd(runs, results_dir, out, train_dir, title, data_dir):
     from geobench import report
 
     _set_data_dir(data_dir)
-    found, trains = report.collect(list(runs), results_dir, list(train_dir))
+    found, trains, pair = report.collect_compare(list(runs), results_dir, list(train_dir), compare)
     try:
-        summary = report.build(out, found, trains, title=title)
+        summary = report.build(out, found, trains, title=title, compare=pair)
     except OSError as e:
         raise GeobenchError(f"cannot write the report to {out!r}: {e.strerror or e}") from None
     for name, sec in summary["sections"].items():
         for note in sec["notes"]:
             click.echo(f"{name}: {note}", err=True)
     click.echo(f"report: {os.path.join(out, 'index.html')} ({len(found)} runs, "
-               f"{sum(len(s['images']) for s in summary['sections'].values())} figures)")
+               f"{sum(len(s['images']) for s in summary['sections'].values())} figures, "
+               f"{len(summary['samples'])} sample pages)")
+    for page in summary["compare"]:
+        click.echo(f"compare: {os.path.join(out, page)}")
+    if pair and not summary["compare"]:
+        click.echo("compare: the two runs share no task with samples: nothing to compare", err=True)
 
 
 def _add_core_commands() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 THRESHOLDS_KM = (1, 25, 200, 750, 2500)
 MAX_KM = 20037.5  # half the Earth's circumference: the distance an unparseable answer counts as
 DPI = 110
+CDF_STEPS = 2000  # a longer curve is drawn through this many of its points (finer than the figure's pixels)
 
 
 def _pyplot():
@@ -39,8 +40,10 @@ def error_cdf(series: dict[str, Sequence[float]], path: Path, title: str) -> Pat
         d = sorted(max(float(x), 0.1) for x in dists)  # log axis: 0 km is drawn at 0.1 km
         if not d:
             continue
-        ax.step([0.1, *d, MAX_KM * 1.5], [0.0, *[(i + 1) / len(d) for i in range(len(d))], 1.0], where="post",
-                label=f"{label} (n={len(d)})")
+        n = len(d)
+        keep = range(n) if n <= CDF_STEPS else sorted({round(i * (n - 1) / (CDF_STEPS - 1)) for i in range(CDF_STEPS)})
+        ax.step([0.1, *(d[i] for i in keep), MAX_KM * 1.5], [0.0, *((i + 1) / n for i in keep), 1.0], where="post",
+                label=f"{label} (n={n})")
     for t in THRESHOLDS_KM:
         ax.axvline(t, color="0.6", linestyle=":", linewidth=1)
         ax.annotate(f"{t:,} km", (t, 0.0), xytext=(2, 4), textcoords="offset points", fontsize=8, color="0.35")

@@ -2,9 +2,10 @@
 
 It reads run folders (results.json + samples_<task>.jsonl) and training folders (train_log.jsonl), and draws what
 they hold: geolocation error distributions and a world map, cross-view accuracy against chance, scene accuracy
-per question, training curves and each checkpoint's metrics against its step, the results tables and the
-paper's numbers beside them. A piece that is missing (no training logs, no geolocation task, no ground truth
-for the map, no coastline data) is left out and the page says so. The folder is built in a temp sibling and
+per question, training curves and each checkpoint's metrics against its step, the results tables (each cell a
+link to its samples) and the paper's numbers beside them; the sample pages and the compare view are written by
+report_samples.py and report_compare.py. A piece that is missing (no training logs, no geolocation task, no
+ground truth for the map, no coastline data) is left out and the page says so. The folder is built in a temp sibling and
 renamed into place, so a failed build leaves the previous report untouched.
 """
 
@@ -24,8 +25,9 @@ from typing import Any
 
 from geobench.atomic import atomic_write
 from geobench.errors import GeobenchError
+from geobench.report_samples import cell_links, is_toy
 from geobench.results import dumps, read_jsonl
-from geobench.runs import KINDS, Run, collect, latest_by_label, load_run, tasks_of  # noqa: F401 - used by cli, tests
+from geobench.runs import KINDS, Run, collect, collect_compare, latest_by_label, load_run, tasks_of  # noqa: F401 - used by cli, tests
 
 MARKER = "report.json"  # marks a folder as a geobench report, which a new report may replace
 MAP_POINTS = 1000  # per model on the world map: more is a blot
@@ -59,8 +61,9 @@ def _file(folder: Path, *parts: str) -> Path:
     return path
 
 
-def results_section(runs: list[Run]) -> tuple[Section, Any]:
-    """Per task: one row per model/checkpoint, value ± stderr per metric; then the paper's numbers."""
+def results_section(runs: list[Run], explorer=None) -> tuple[Section, Any]:
+    """Per task: one row per model/checkpoint, value ± stderr per metric, each cell a link to the samples behind
+    it (when `explorer` wrote their page); then the paper's numbers."""
     import pandas as pd
 
     from geobench.tables import TABLE_COLUMNS, compare_with_reference, run_rows, wide_table
@@ -73,7 +76,7 @@ def results_section(runs: list[Run]) -> tuple[Section, Any]:
             continue  # a group's pooled row over one task repeats that task's row
         wide = wide_table(df[df["task"] == task])
         wide.columns = [str(c).removeprefix(f"{task} ") for c in wide.columns]
-        sec.body.append(f"<h3>{html.escape(task)}</h3>" + _html_table(wide))
+        sec.body.append(f"<h3>{html.escape(task)}</h3>" + _html_table(wide, link=cell_links(runs, task, explorer)))
     ref = compare_with_reference(df)
     if ref.empty:
         sec.notes.append("No task in these runs has published reference numbers (the Geo-R1 paper reports "
@@ -95,7 +98,7 @@ def geolocation_section(runs: list[Run], folder: Path) -> Section:
         sec.notes.append("No geolocation task in these runs: no error distribution or map.")
         return sec
     land = coastlines.land_mask()
-    if land is None:
+    if land is None and not all(is_toy(t) for t in tasks):
         sec.notes.append("Coastlines are not available offline (pip install global-land-mask): maps show a "
                          "latitude/longitude grid only.")
     for task in tasks:
@@ -116,10 +119,16 @@ def geolocation_section(runs: list[Run], folder: Path) -> Section:
             samples = [s for s in r.samples(task) if s.get("doc_id") is not None][:MAP_POINTS]
             points[label] = {"pred": [_latlon(s.get("parsed")) for s in samples],
                              "truth": [truth.get(str(s["doc_id"]), (None, None)) for s in samples] if truth else []}
-        caption = f"{task}: predictions and ground truth (equirectangular; {coastlines.SOURCE if land else 'grid'})."
+        earth = None if is_toy(task, run_config(by_label, task)) else land  # the toy planet is not Earth
+        where = coastlines.SOURCE if earth else "the toy planet: no Earth coastlines" if land else "grid"
         sec.figure(plots.world_map(points, _file(folder, "geoloc_map", task), f"{task}: where the answers land",
-                                   land=land), caption)
+                                   land=earth), f"{task}: predictions and ground truth (equirectangular; {where}).")
     return sec
+
+
+def run_config(by_label: dict[str, Run], task: str) -> dict:
+    run = next(iter(by_label.values()))
+    return (run.results.get("configs") or {}).get(task) or {}
 
 
 def ground_truth(task: str, by_label: dict[str, Run]) -> tuple[dict[str, tuple[float, float]], str]:
@@ -255,20 +264,43 @@ def training_section(runs: list[Run], train_dirs: list[Path], folder: Path) -> S
 # -------------------------------------------------------------------------------------------------- page
 
 
-def build(out: str | os.PathLike, runs: list[Run], train_dirs: list[Path], title: str = "geobench report") -> dict:
-    """Write the report folder; returns what report.json holds (sections with their images and notes)."""
+def build(out: str | os.PathLike, runs: list[Run], train_dirs: list[Path], title: str = "geobench report",
+          compare: tuple[Run, Run] | None = None) -> dict:
+    """Write the report folder; returns what report.json holds (sections with their images and notes, the
+    sample pages and the compare pages). `compare`: a pair of runs whose compare pages come first."""
+    from geobench.report_compare import build_compares
+    from geobench.report_samples import build_explorer, run_slugs
     from geobench.tables import export_table
 
     with report_dir(Path(out)) as folder:
-        results, table = results_section(runs)
-        sections = [results, geolocation_section(runs, folder), crossview_section(runs, folder),
-                    scene_section(runs, folder), training_section(runs, train_dirs, folder)]
+        slugs = run_slugs(runs)
+        explorer = build_explorer(folder, runs, slugs)
+        compares = build_compares(folder, runs, explorer, slugs, compare)
+        results, table = results_section(runs, explorer)
+        sections = [results, samples_section(runs, explorer, compares), geolocation_section(runs, folder),
+                    crossview_section(runs, folder), scene_section(runs, folder),
+                    training_section(runs, train_dirs, folder)]
         atomic_write(folder / "results.csv", export_table(table, "csv"))
         atomic_write(folder / "index.html", render(title, runs, train_dirs, sections))
         summary = {"title": title, "runs": [str(r.folder) for r in runs], "train_dirs": [str(t) for t in train_dirs],
-                   "sections": {s.title: {"images": s.images, "notes": s.notes} for s in sections}}
+                   "sections": {s.title: {"images": s.images, "notes": s.notes} for s in sections},
+                   "samples": sorted(explorer.pages.values()), "compares": [c["page"] for c in compares],
+                   "compare": [c["page"] for c in compares if c["explicit"]]}
         atomic_write(folder / MARKER, dumps(summary))
     return summary
+
+
+def samples_section(runs: list[Run], explorer, compares: list[dict]) -> Section:
+    """Links to every sample page (per run and task) and the compare view with its selector."""
+    from geobench.report_compare import compare_section_html
+    from geobench.report_samples import index_html
+
+    sec = Section("Samples", body=[index_html(runs, explorer)], notes=list(explorer.notes))
+    if compares:
+        sec.body.append("<h3>Compare two runs</h3>" + compare_section_html(compares))
+    elif len(runs) > 1:
+        sec.notes.append("No two runs share a task with samples: no compare view.")
+    return sec
 
 
 @contextlib.contextmanager
@@ -334,10 +366,10 @@ def render(title: str, runs: list[Run], train_dirs: list[Path], sections: list[S
                  "otherwise. Made by geobench; self-contained, no network.</footer>")
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><link rel='icon' href='data:,'>"
             f"<meta name='viewport' content='width=device-width,initial-scale=1'><title>{esc(title)}</title>"
-            f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>\n")
+            f"<style>{CSS}</style></head><body>{''.join(parts)}<script src='assets/explorer.js'></script></body></html>\n")
 
 
-def _html_table(df, highlight=None) -> str:
+def _html_table(df, highlight=None, link=None) -> str:
     from geobench.tables import fmt, tidy_ints
 
     esc = html.escape
@@ -346,8 +378,11 @@ def _html_table(df, highlight=None) -> str:
     rows = []
     for _, row in df.iterrows():
         cls = " class='mine'" if highlight and highlight(row) else ""
-        rows.append(f"<tr{cls}>" + "".join(f"<td>{esc(fmt(v) if not isinstance(v, str) else v)}</td>"
-                                           for v in row) + "</tr>")
+        cells = []
+        for col, v in row.items():
+            text, href = esc(fmt(v) if not isinstance(v, str) else v), link(row, str(col)) if link else None
+            cells.append(f"<td><a href='{esc(href)}'>{text}</a></td>" if href and text else f"<td>{text}</td>")
+        rows.append(f"<tr{cls}>" + "".join(cells) + "</tr>")
     return f"<div class='scroll'><table><tr>{head}</tr>{''.join(rows)}</table></div>"
 
 

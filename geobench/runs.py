@@ -168,3 +168,23 @@ def tasks_of(runs: list[Run], kind: str | None = None) -> list[str]:
             if kind is None or r.kind(t) == kind:
                 seen[t] = None
     return list(seen)
+
+
+def collect_compare(paths: list[str], results_dir: str, train_dirs: list[str],
+                    compare: tuple[str, str] | None) -> tuple[list[Run], list[Path], tuple[Run, Run] | None]:
+    """`collect` plus `--compare A B`: both runs join the report (alone, when no other run is named) and come
+    back as the pair to compare."""
+    if not compare:
+        return *collect(paths, results_dir, train_dirs), None
+    folders = []
+    for arg in compare:
+        p = Path(arg) if Path(arg).exists() or not (Path(results_dir) / arg).exists() else Path(results_dir) / arg
+        if not (p / "results.json").is_file():
+            raise GeobenchError(f"--compare {arg!r} is not a run folder", hint=f"pass two run folders or run names "
+                                f"under {results_dir}/ (folders with results.json)")
+        folders.append(p.resolve())
+    if folders[0] == folders[1]:
+        raise GeobenchError(f"--compare names the same run twice ({compare[0]!r})", hint="pass two different runs")
+    runs, trains = collect([str(f) for f in folders] + list(paths), results_dir, train_dirs)
+    by_folder = {r.folder.resolve(): r for r in runs}
+    return runs, trains, (by_folder[folders[0]], by_folder[folders[1]])

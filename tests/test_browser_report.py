@@ -70,10 +70,11 @@ class Chromium:
                 return m.get("result", {})
             self.events.append(m)
 
-    def wait_for(self, method: str) -> dict:
-        while not any(e.get("method") == method for e in self.events):
+    def wait_for(self, method: str, since: int = 0) -> dict:
+        """The first `method` event among the events from index `since` on (waiting for it if need be)."""
+        while not any(e.get("method") == method for e in self.events[since:]):
             self.events.append(self._next())
-        return next(e for e in self.events if e.get("method") == method)
+        return next(e for e in self.events[since:] if e.get("method") == method)
 
     def _next(self) -> dict:
         deadline = time.monotonic() + self.timeout
@@ -166,3 +167,151 @@ def test_the_check_catches_a_broken_image(report_page):
     seen = open_page(chromium_path(), report_page)
     assert any(src == "crossview_acc_crossview_toy.png" and width == 0 for src, _, width in seen["images"])
     assert seen["errors"]
+
+
+# ------------------------------------------------------------------------------- the sample explorer (issue 16)
+
+HOSTILE = ('<think></script><script>alert(1)</script><!-- x</think><answer><img src=x onerror=alert(2)> '
+           '<a href="javascript:alert(3)">link</a> (48.8, 2.3) B yes</answer>')
+
+
+class Tab:
+    """One page in headless Chromium: navigate, run JavaScript, click through, take screenshots."""
+
+    def __init__(self, exe: str):
+        self.browser = Chromium(exe)
+        target = self.browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        self.s = self.browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            self.browser.send(f"{domain}.enable", session=self.s)
+        self.browser.send("Emulation.setDeviceMetricsOverride",
+                          {"width": 1200, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session=self.s)
+
+    def goto(self, path: Path) -> None:
+        n = len(self.browser.events)
+        self.browser.send("Page.navigate", {"url": path.resolve().as_uri()}, session=self.s)
+        self.browser.wait_for("Page.loadEventFired", since=n)
+
+    def js(self, expression: str):
+        r = self.browser.send("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=self.s)
+        assert "exceptionDetails" not in r, r["exceptionDetails"]
+        return r["result"].get("value")
+
+    def follow(self, expression: str) -> str:
+        """Click the element `expression` finds; wait for the page it opens; return its URL."""
+        n = len(self.browser.events)
+        self.js(f"{expression}.click()")
+        self.browser.wait_for("Page.loadEventFired", since=n)
+        return self.js("location.href")
+
+    def choose(self, key: str, value: str) -> None:
+        """Pick an option of the explorer's filter `key`: the page re-renders from the URL fragment."""
+        self.js(f"(() => {{ const s = document.querySelector('select[data-key={key}]'); s.value = {json.dumps(value)};"
+                "s.dispatchEvent(new Event('change')); })()")
+
+    def screenshot(self, path: Path) -> Path:
+        shot = self.browser.send("Page.captureScreenshot", {"format": "png"}, session=self.s)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
+
+    def errors(self) -> list[dict]:
+        return [e for e in self.browser.events if e.get("method") in ERROR_EVENTS + ("Page.javascriptDialogOpening",)
+                or (e.get("method") == "Runtime.consoleAPICalled" and e["params"].get("type") in ("error", "assert"))
+                or (e.get("method") == "Log.entryAdded" and e["params"]["entry"].get("level") == "error")]
+
+    def urls(self) -> list[str]:
+        return [e["params"]["request"]["url"] for e in self.browser.events
+                if e.get("method") == "Network.requestWillBeSent"]
+
+
+def not_blank(png: Path) -> bool:
+    """A screenshot with content: many colours and a real share of non-background pixels."""
+    from PIL import Image
+
+    with Image.open(png) as im:
+        grey = im.convert("L")
+        dark = sum(grey.histogram()[:200]) / (grey.width * grey.height)
+        return len(im.convert("RGB").getcolors(1 << 20) or []) > 50 and dark > 0.03
+
+
+def page_rows(page: Path) -> list[dict]:
+    import re
+
+    text = page.read_text(encoding="utf-8")
+    return json.loads(re.search(r'id="gb-data">(.*?)</script>', text, re.S).group(1))["rows"]
+
+
+@pytest.fixture(scope="module")
+def explorer_report(tmp_path_factory, session_home) -> Path:
+    res = tmp_path_factory.mktemp("explorer") / "results"
+    for model, name, step in (("random", "base", None), ("<think>Tiles and a flag.</think><answer>(48.8, 2.3) B yes"
+                                                        "</answer>", "ckpt", 5), (HOSTILE, "hostile", 6)):
+        geobench.evaluate(model, "geoloc_toy,crossview_toy,scene_toy", backend="dummy", limit=12, output=res,
+                          checkpoint_step=step, run_name=name, progress=False)
+    out = res.parent / "report"
+    rep.build(out, *rep.collect([], str(res)))
+    return out
+
+
+@needs_chromium
+def test_explorer_filters_links_map_and_compare_in_chromium(explorer_report):
+    out = explorer_report
+    tab = Tab(chromium_path())
+    try:
+        tab.goto(out / "index.html")
+        # a cell of the results table opens its samples, filtered: acc@2500km of the hostile checkpoint
+        url = tab.follow("document.querySelector(\"a[href='samples-hostile-geoloc_toy.html#band=le2500']\")")
+        assert url.endswith("samples-hostile-geoloc_toy.html#band=le2500")
+        rows = page_rows(out / "samples-hostile-geoloc_toy.html")
+        within = sum(r["km"] is not None and r["km"] <= 2500 for r in rows)
+        assert tab.js("document.querySelector('select[data-key=band]').value") == "le2500"
+        assert tab.js("document.getElementById('gb-count').textContent").startswith(f"{within} of {len(rows)} samples")
+        tab.choose("band", "")
+        tab.choose("outcome", "wrong")
+        wrong = sum(r["ok"] == 0 and not r["u"] for r in rows)
+        assert tab.js("document.querySelectorAll('#gb-samples .sample').length") == wrong
+        assert "outcome=wrong" in tab.js("location.hash")
+        # the model's hostile output is shown as text: no dialog, no injected element
+        text = tab.js("document.getElementById('gb-samples').innerText")
+        assert "</script><script>alert(1)</script>" in text and '<a href="javascript:alert(3)">' in text
+        assert tab.js("document.querySelectorAll('script').length") == 2
+        assert tab.js("Array.from(document.querySelectorAll('#gb-samples img')).every(i => "
+                      "/^thumbs\\/[0-9a-f]+\\.jpg$/.test(i.getAttribute('src')) && i.complete && i.naturalWidth > 0)")
+        assert tab.js("document.querySelectorAll('#gb-samples a').length") == 0
+        assert not_blank(tab.screenshot(ARTIFACTS / "explorer_hostile.png"))
+        # the map: each point opens its sample
+        tab.choose("outcome", "")
+        assert tab.js("document.querySelectorAll('.map g.pt').length") == len(rows)
+        tab.js("document.querySelector('.map g.pt').dispatchEvent(new MouseEvent('click'))")
+        assert tab.js("document.querySelectorAll('#gb-samples .sample').length") == 1
+        assert tab.js("location.hash") == f"#id={rows[0]['i']}"
+        assert not_blank(tab.screenshot(ARTIFACTS / "explorer_hostile_map.png"))
+        tab.goto(out / "samples-base-geoloc_toy.html")  # random guesses: the map in full colour
+        assert tab.js("document.querySelectorAll('.map g.pt').length") == 12
+        assert not_blank(tab.screenshot(ARTIFACTS / "explorer_map.png"))
+        # free-text search
+        tab.goto(out / "samples-base-crossview_toy.html")
+        tab.js("(() => { const i = document.getElementById('gb-search'); i.value = 'GUESS';"
+               "i.dispatchEvent(new Event('change')); })()")
+        assert tab.js("document.querySelectorAll('#gb-samples .sample').length") == 12
+        assert tab.js("document.querySelectorAll('#gb-samples figure.true').length") == 12
+        assert not_blank(tab.screenshot(ARTIFACTS / "explorer_crossview.png"))
+        # the compare view, through the index's selector
+        tab.goto(out / "index.html")
+        page = "compare-base-vs-ckpt-scene_toy.html"
+        tab.js(f"document.getElementById('gb-compare').value = '{page}'")
+        url = tab.follow("document.getElementById('gb-compare-go')")
+        assert url.endswith(page)
+        n = tab.js("document.querySelectorAll('#gb-compare-table tr').length") - 1
+        assert n == min(50, len(page_rows(out / page)))
+        assert not_blank(tab.screenshot(ARTIFACTS / "explorer_compare.png"))
+        tab.choose("flip", "rw")
+        flips = sum(r["a"] == 1 and r["b"] == 0 for r in page_rows(out / page))
+        assert flips
+        assert tab.js("document.querySelectorAll('#gb-compare-table tr.rw').length") == flips
+        assert not tab.errors(), tab.errors()
+        folder = out.resolve().as_uri()
+        assert all(u.startswith(folder) or u.startswith("data:") for u in tab.urls()), tab.urls()
+    finally:
+        tab.browser.close()

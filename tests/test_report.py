@@ -93,10 +93,24 @@ def test_map_falls_back_to_a_grid_without_coastlines(runs, tmp_path, monkeypatch
     from geobench import coastlines
 
     monkeypatch.setattr(coastlines, "land_mask", lambda *a, **k: None)
+    monkeypatch.setattr(rep, "is_toy", lambda *a, **k: False)  # an Earth task: the toy one never has coastlines
     found, trains = rep.collect(["base"], str(runs))
     summary = rep.build(tmp_path / "rep", found, trains)
     assert "geoloc_map_geoloc_toy.png" in summary["sections"]["Geolocation"]["images"]
     assert any("latitude/longitude grid" in n for n in summary["sections"]["Geolocation"]["notes"])
+
+
+def test_the_toy_planet_gets_no_earth_coastlines(runs, tmp_path, monkeypatch):
+    from geobench import plots
+
+    seen = []
+    draw = plots.world_map
+    monkeypatch.setattr(plots, "world_map", lambda *a, land=None, **k: seen.append(land) or draw(*a, land=land, **k))
+    out = tmp_path / "rep"
+    rep.build(out, *rep.collect(["base"], str(runs)))
+    assert seen == [None]
+    assert "the toy planet: no Earth coastlines" in (out / "index.html").read_text()
+    assert not (out / "assets" / "land.png").exists()  # nor under the explorer's map
 
 
 def test_missing_ground_truth_is_named(runs, tmp_path, monkeypatch):
