@@ -35,7 +35,9 @@ from geobench.trainers.training.run import (
     callbacks,
     check_eval_tasks,
     common_args,
+    finished_summary,
     peft_config,
+    quiet_libraries,
     resolve_model_path,
     run_trainer,
 )
@@ -125,13 +127,16 @@ def train_grpo(config: TrainConfig | str | os.PathLike | dict, overrides=(), res
     task = resolve_task(cfg)
     reward_funcs, weights = build_rewards(cfg, task)
     model_path = resolve_model_path(cfg)
+    if (done := finished_summary(cfg, model_path, resume, started)) is not None:
+        return done
     dataset = grpo_dataset(task, cfg.dataset.split, cfg.dataset.limit)
 
     from trl import GRPOConfig, GRPOTrainer
 
-    args = GRPOConfig(**common_args(cfg), num_generations=cfg.num_generations, beta=float(cfg.beta),
-                      max_completion_length=cfg.max_completion_length, temperature=float(cfg.temperature),
-                      reward_weights=weights)
+    with quiet_libraries():
+        args = GRPOConfig(**common_args(cfg), num_generations=cfg.num_generations, beta=float(cfg.beta),
+                          max_completion_length=cfg.max_completion_length, temperature=float(cfg.temperature),
+                          reward_weights=weights)
     return run_trainer(lambda model, processor: GRPOTrainer(
         model=model, reward_funcs=reward_funcs, args=args, train_dataset=dataset, processing_class=processor,
         peft_config=peft_config(cfg), callbacks=callbacks(cfg, processor, model_path)), cfg, model_path, resume, started)

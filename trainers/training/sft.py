@@ -23,7 +23,9 @@ from geobench.trainers.training.run import (
     callbacks,
     check_eval_tasks,
     common_args,
+    finished_summary,
     peft_config,
+    quiet_libraries,
     resolve_model_path,
     run_trainer,
 )
@@ -49,11 +51,14 @@ def train_sft(config: TrainConfig | str | os.PathLike | dict, overrides=(), resu
     check_output_dir(cfg, resume)
     check_eval_tasks(cfg)
     model_path = resolve_model_path(cfg)
+    if (done := finished_summary(cfg, model_path, resume, started)) is not None:
+        return done
     dataset = sft_dataset(cfg)
 
     from trl import SFTConfig, SFTTrainer
 
-    args = SFTConfig(**common_args(cfg), max_length=cfg.max_length, assistant_only_loss=cfg.assistant_only_loss)
+    with quiet_libraries():
+        args = SFTConfig(**common_args(cfg), max_length=cfg.max_length, assistant_only_loss=cfg.assistant_only_loss)
     return run_trainer(lambda model, processor: SFTTrainer(
         model=model, args=args, train_dataset=dataset, processing_class=processor, peft_config=peft_config(cfg),
         callbacks=callbacks(cfg, processor, model_path)), cfg, model_path, resume, started)
