@@ -72,10 +72,9 @@ def disk_full(path: str | os.PathLike, needed: int | None = None, what: str = "w
     free = free_bytes(path)
     need = f"{human(needed)} needed, " if needed else ""
     err = DiskFull(f"disk full while {what} {path} ({need}{human(free)} free)",
-                   hint="free some space on that disk or write elsewhere, then rerun the same command; "
-                        "nothing was left half-written and earlier results are intact")
-    err.errno = errno.ENOSPC
-    err.filename = str(path)
+                   hint="free some space on that disk (or write elsewhere), then rerun the same command; "
+                        "earlier results are intact")
+    err.path = str(path)  # not OSError's errno/filename: with those set, str(err) would be OSError's format
     return err
 
 
