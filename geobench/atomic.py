@@ -67,19 +67,20 @@ def is_disk_full(e: BaseException) -> bool:
     return False
 
 
-def disk_full(path: str | os.PathLike, needed: int | None = None, what: str = "writing") -> DiskFull:
+def disk_full(path: str | os.PathLike, needed: int | None = None, what: str = "writing",
+              hint: str | None = None) -> DiskFull:
     """The one-line error for a write to `path` that ran out of space."""
     free = free_bytes(path)
     need = f"{human(needed)} needed, " if needed else ""
     err = DiskFull(f"disk full while {what} {path} ({need}{human(free)} free)",
-                   hint="free some space on that disk (or write elsewhere), then rerun the same command; "
-                        "earlier results are intact")
+                   hint=hint or "free some space on that disk (or write elsewhere), then rerun the same command; "
+                                "earlier results are intact")
     err.path = str(path)  # not OSError's errno/filename: with those set, str(err) would be OSError's format
     return err
 
 
 @contextlib.contextmanager
-def space_for(path: str | os.PathLike, needed: int | None = None) -> Iterator[None]:
+def space_for(path: str | os.PathLike, needed: int | None = None, hint: str | None = None) -> Iterator[None]:
     """Around a write to `path`: out of space becomes `DiskFull` naming it (other errors pass unchanged)."""
     try:
         yield
@@ -87,7 +88,7 @@ def space_for(path: str | os.PathLike, needed: int | None = None) -> Iterator[No
         raise
     except Exception as e:
         if is_disk_full(e):
-            raise disk_full(path, needed) from None
+            raise disk_full(path, needed, hint=hint) from None
         raise
 
 

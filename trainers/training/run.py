@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from geobench import hfutil, plugin_manager
-from geobench.atomic import atomic_write, disk_full, is_disk_full, space_for
+from geobench.atomic import DiskFull, atomic_write, disk_full, free_bytes, is_disk_full, space_for
 from geobench.errors import GeobenchError
 from geobench.evaluator import resolve_model
 from geobench.selection import select_tasks
@@ -146,7 +146,7 @@ def finish(trainer, cfg: TrainConfig, processor, started: float) -> dict[str, An
     into place: a full disk leaves the previous files, never a half-written one); a summary dict."""
     out = Path(cfg.output_dir)
     tmp = out / ".final.partial"
-    with space_for(out, _model_bytes(trainer.model)):
+    with space_for(out, _model_bytes(trainer.model), hint=RESUME_HINT):
         try:
             trainer.save_model(str(tmp))
             if trainer.is_world_process_zero():
@@ -180,6 +180,9 @@ def _model_bytes(model) -> int | None:
         return None
 
 
+RESUME_HINT = "free some space on that disk, then rerun the same command with --resume"
+
+
 def _train(trainer, cfg: TrainConfig, ckpt: str | None) -> None:
     """`trainer.train`, with a full disk during a checkpoint save (or the log) as one line naming the checkpoint
     and about the bytes it needs; the half-written checkpoint is removed (the next --resume starts from the last
@@ -187,15 +190,29 @@ def _train(trainer, cfg: TrainConfig, ckpt: str | None) -> None:
     out = Path(cfg.output_dir)
     try:
         trainer.train(resume_from_checkpoint=ckpt)
+    except DiskFull:
+        raise  # already one line naming its file (an evaluation's results, the log)
     except Exception as e:
-        if not is_disk_full(e):
+        needed = _model_bytes(trainer.model)
+        if not (is_disk_full(e) or _torch_write_failed(e, out, needed)):
             raise
         ckpts = checkpoints(out)
         half = ckpts[-1] if ckpts and not is_complete(ckpts[-1]) else None
         if half is not None and trainer.is_world_process_zero():
             shutil.rmtree(half, ignore_errors=True)
-        raise disk_full(half or out, _model_bytes(trainer.model),
-                        what="saving checkpoint" if half is not None else "writing to") from None
+        raise disk_full(half or out, needed, what="saving checkpoint" if half is not None else "writing to",
+                        hint=RESUME_HINT) from None
+
+
+def _torch_write_failed(e: BaseException, out: Path, needed: int | None) -> bool:
+    """torch.save's zip writer reports a full disk without an errno (`[enforce fail at inline_container.cc] ...
+    unexpected pos` or `PytorchStreamWriter failed writing file`): taken as a full disk when the output's file
+    system has less free space than a checkpoint needs."""
+    text = str(e)
+    if not isinstance(e, RuntimeError) or not any(t in text for t in ("inline_container", "PytorchStreamWriter")):
+        return False
+    free = free_bytes(out)
+    return free is not None and free < (needed or 1 << 20)
 
 
 def finished_summary(cfg: TrainConfig, model_path: str, resume: bool, started: float) -> dict[str, Any] | None:
