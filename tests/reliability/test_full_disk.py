@@ -1,0 +1,201 @@
+"""A full disk (issue 15, item 10): writing results, the response cache, a report or a training checkpoint out of
+space is one `geobench: error:` line (exit 2) naming the path (and, where known, the bytes needed); no file is
+left half-written; earlier results are intact; after space is freed the same command (training: with --resume)
+completes.
+
+The writes themselves are attacked in-process (os.fsync / os.write / os.replace raising ENOSPC at the right
+moment); the commands run on a real small disk, a tmpfs mounted for the test (root only, as in CI's container).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from reliability_helpers import snapshot
+
+from conftest import run_cli
+from geobench import atomic
+from geobench.atomic import DiskFull, append_text, atomic_dir, atomic_write
+from geobench.errors import GeobenchError
+
+EVAL = ("eval", "--model", "random", "--backend", "dummy", "--tasks", "scene_toy", "-q")
+
+
+def _enospc(*_a, **_k):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _one_line(e: BaseException, path) -> str:
+    msg = str(e)
+    assert "\n" not in msg and str(path) in msg and "disk full" in msg, msg
+    return msg
+
+
+# ------------------------------------------------------------------------------------ the writes themselves
+
+
+@pytest.mark.parametrize("where", ["fsync", "replace"])
+def test_atomic_write_out_of_space_keeps_the_old_file(tmp_path, monkeypatch, where):
+    target = tmp_path / "results.json"
+    target.write_text("old")
+    monkeypatch.setattr(atomic.os, where, _enospc)
+    with pytest.raises(DiskFull) as e:
+        atomic_write(target, "x" * 5000)
+    assert isinstance(e.value, GeobenchError) and isinstance(e.value, OSError)
+    assert "4.9 KB needed" in _one_line(e.value, target)
+    monkeypatch.undo()
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]  # no temp file left
+
+
+def test_append_cut_back_after_a_partial_write(tmp_path, monkeypatch):
+    log = tmp_path / "train_log.jsonl"
+    log.write_text('{"step": 1}\n')
+    real = os.write
+    calls = []
+
+    def half_then_full(fd, data):
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real(fd, bytes(data[: len(data) // 2]))  # the disk takes half of the line ...
+        raise OSError(errno.ENOSPC, "No space left on device")  # ... then is full
+
+    monkeypatch.setattr(atomic.os, "write", half_then_full)
+    with pytest.raises(DiskFull) as e:
+        append_text(log, '{"step": 2, "loss": 1.0}\n')
+    _one_line(e.value, log)
+    monkeypatch.undo()
+    assert log.read_text() == '{"step": 1}\n'  # no torn line
+
+
+def test_atomic_dir_out_of_space_leaves_nothing(tmp_path):
+    with pytest.raises(DiskFull) as e, atomic_dir(tmp_path / "built") as tmp:
+        (tmp / "a").write_text("a")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    _one_line(e.value, tmp_path / "built")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_wrapped_library_error_is_recognised():
+    err = RuntimeError("Error while serializing: I/O error: No space left on device (os error 28)")
+    assert atomic.is_disk_full(err)
+    try:
+        raise ValueError("outer") from OSError(errno.EDQUOT, "Disk quota exceeded")
+    except ValueError as e:
+        assert atomic.is_disk_full(e)
+    assert not atomic.is_disk_full(OSError(errno.EACCES, "Permission denied"))
+
+
+# --------------------------------------------------------------------------------------- on a real small disk
+
+
+class SmallDisk:
+    def __init__(self, path: Path):
+        self.path = path
+        self.filler = path / ".filler"
+
+    def fill(self) -> None:
+        """Take every free byte."""
+        fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError as e:
+            assert e.errno == errno.ENOSPC
+        finally:
+            os.close(fd)
+
+    def free(self) -> None:
+        self.filler.unlink(missing_ok=True)
+
+    def resize(self, size: str) -> None:
+        subprocess.run(["mount", "-o", f"remount,size={size}", str(self.path)], check=True)
+
+
+def _mount(path: Path, size: str) -> SmallDisk:
+    path.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
+    return SmallDisk(path)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    disk = _mount(tmp_path / "disk", "1m")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk.path)], check=False)
+
+
+def _errors(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "error" in line.lower() or "Traceback" in line]
+
+
+def _full(r, path_part: str) -> str:
+    lines = _errors(r.stderr)
+    assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("geobench: error: "), r.stderr[-2000:]
+    assert ("disk full" in lines[0] or "No space left on device" in lines[0]) and path_part in lines[0], lines[0]
+    return lines[0]
+
+
+def test_eval_results_cache_and_report_on_a_full_disk(small_disk, tmp_path):
+    out = small_disk.path / "results"
+    cache = tmp_path / "c.sqlite"
+    first = run_cli(*EVAL, "--limit", "5", "--output", str(out), "--run-name", "a", "--cache-path", str(cache))
+    assert first.returncode == 0, first.stderr
+    before = snapshot(out)
+
+    small_disk.fill()
+    args = (*EVAL, "--limit", "30", "--output", str(out), "--run-name", "b", "--cache-path", str(cache))
+    _full(run_cli(*args), str(out))
+    after = snapshot(out)
+    assert {k: v for k, v in after.items() if k.startswith("a/") or k.startswith("table")} == \
+        {k: v for k, v in before.items() if k.startswith("a/") or k.startswith("table")}  # earlier results intact
+    assert not [p for p in out.rglob("*.tmp")]  # no half-written results file
+
+    _full(run_cli(*EVAL, "--limit", "5", "--output", str(tmp_path / "r2"),
+                  "--cache-path", str(small_disk.path / "c.sqlite")), "c.sqlite")
+    _full(run_cli("report", str(out), "--out", str(small_disk.path / "report")), str(small_disk.path / "report"))
+
+    small_disk.free()
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert (out / "b" / "results.json").is_file()
+    assert {f"a/{k}": v for k, v in snapshot(out / "a").items()} == {k: v for k, v in before.items() if k.startswith("a/")}
+
+
+# ---------------------------------------------------------------------------------------------------- training
+
+
+@pytest.fixture(scope="module")
+def scaffold_dir(tmp_path_factory, session_home):
+    from geobench.trainers.scaffold import scaffold
+
+    out = tmp_path_factory.mktemp("scaffold") / "cv"
+    scaffold("crossview_toy", out, limit=8, style="short")
+    return out
+
+
+def test_a_checkpoint_save_on_a_full_disk(tmp_path, tiny_model_path, scaffold_dir):
+    disk = _mount(tmp_path / "disk", "2500k")  # the tiny model's checkpoint is ~3 MB (weights + Adam moments)
+    try:
+        out = disk.path / "sft"
+        cfg = tmp_path / "sft.yaml"
+        cfg.write_text(f"model: {tiny_model_path}\noutput_dir: {out}\ndataset: {scaffold_dir}\nmax_steps: 2\n"
+                       f"save_steps: 1\nper_device_batch_size: 2\nlr: 1.0e-3\n")
+        line = _full(run_cli("train", "sft", "--config", str(cfg)), str(out / "checkpoint-1"))
+        assert "needed" in line and "--resume" in line
+        assert not list(out.glob("checkpoint-*"))  # the half-written checkpoint is gone
+        disk.resize("30m")
+        r = run_cli("train", "sft", "--config", str(cfg), "--resume")
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
+        assert (out / "model.safetensors").is_file()
+    finally:
+        subprocess.run(["umount", "-l", str(disk.path)], check=False)
