@@ -4,14 +4,18 @@ left half-written; earlier results are intact; after space is freed the same com
 completes.
 
 The writes themselves are attacked in-process (os.fsync / os.write / os.replace raising ENOSPC at the right
-moment); the commands run on a real small disk, a tmpfs mounted for the test (root only, as in CI's container).
+moment); the commands run on a real small disk, a tmpfs mounted for the test where that is allowed (root), else
+with a file-size limit on the command's process (EFBIG), so the attack never skips.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import resource
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,12 +98,27 @@ def test_a_wrapped_library_error_is_recognised():
 
 
 class SmallDisk:
-    def __init__(self, path: Path):
+    """A small disk for the commands under test: a tmpfs of `size` where this process may mount one (root); else
+    a plain folder whose "full" state is a per-process file-size limit (RLIMIT_FSIZE, SIGXFSZ ignored: a write
+    past it fails with EFBIG), so the attack runs in an unprivileged container too."""
+
+    def __init__(self, path: Path, size: str):
+        path.mkdir()
         self.path = path
         self.filler = path / ".filler"
+        self.limit: int | None = None
+        self.mounted = False
+        if os.geteuid() == 0 and not os.environ.get("GEOBENCH_TEST_NO_TMPFS"):
+            r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                               capture_output=True)
+            self.mounted = r.returncode == 0
+        self.small = int(size.rstrip("km")) * (1024 if size.endswith("k") else 1 << 20)
 
     def fill(self) -> None:
-        """Take every free byte."""
+        """Take every free byte (without a tmpfs: no file may grow past 1 KB)."""
+        if not self.mounted:
+            self.limit = 1024
+            return
         fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         try:
             while True:
@@ -109,38 +128,52 @@ class SmallDisk:
         finally:
             os.close(fd)
 
+    def shrink(self) -> None:
+        """Only `size` bytes (without a tmpfs: per file)."""
+        if not self.mounted:
+            self.limit = self.small // 4
+
     def free(self) -> None:
+        self.limit = None
         self.filler.unlink(missing_ok=True)
 
-    def resize(self, size: str) -> None:
-        subprocess.run(["mount", "-o", f"remount,size={size}", str(self.path)], check=True)
+    def grow(self, size: str) -> None:
+        self.limit = None
+        if self.mounted:
+            subprocess.run(["mount", "-o", f"remount,size={size}", str(self.path)], check=True)
 
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        limit = self.limit
 
-def _mount(path: Path, size: str) -> SmallDisk:
-    path.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
-    return SmallDisk(path)
+        def limited():
+            if limit is not None:
+                signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+                resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+        return subprocess.run([sys.executable, "-m", "geobench", *args], capture_output=True, text=True,
+                              timeout=600, preexec_fn=limited)
+
+    def close(self) -> None:
+        if self.mounted:
+            subprocess.run(["umount", "-l", str(self.path)], check=False)
 
 
 @pytest.fixture
 def small_disk(tmp_path):
-    disk = _mount(tmp_path / "disk", "1m")
+    disk = SmallDisk(tmp_path / "disk", "1m")
     yield disk
-    subprocess.run(["umount", "-l", str(disk.path)], check=False)
+    disk.close()
 
 
 def _errors(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if "error" in line.lower() or "Traceback" in line]
 
 
-def _full(r, path_part: str) -> str:
+def _full(r, path_part: str, also: tuple[str, ...] = ()) -> str:
     lines = _errors(r.stderr)
     assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("geobench: error: "), r.stderr[-2000:]
-    assert ("disk full" in lines[0] or "No space left on device" in lines[0]) and path_part in lines[0], lines[0]
+    assert any(t in lines[0] for t in ("disk full", "No space left on device", "File too large", *also)), lines[0]
+    assert path_part in lines[0], lines[0]
     return lines[0]
 
 
@@ -152,19 +185,21 @@ def test_eval_results_cache_and_report_on_a_full_disk(small_disk, tmp_path):
     before = snapshot(out)
 
     small_disk.fill()
-    args = (*EVAL, "--limit", "30", "--output", str(out), "--run-name", "b", "--cache-path", str(cache))
-    _full(run_cli(*args), str(out))
+    args = (*EVAL, "--limit", "30", "--output", str(out), "--run-name", "b", "--no-cache")
+    _full(small_disk.run(*args), str(out))
     after = snapshot(out)
     assert {k: v for k, v in after.items() if k.startswith("a/") or k.startswith("table")} == \
         {k: v for k, v in before.items() if k.startswith("a/") or k.startswith("table")}  # earlier results intact
     assert not [p for p in out.rglob("*.tmp")]  # no half-written results file
 
-    _full(run_cli(*EVAL, "--limit", "5", "--output", str(tmp_path / "r2"),
-                  "--cache-path", str(small_disk.path / "c.sqlite")), "c.sqlite")
-    _full(run_cli("report", str(out), "--out", str(small_disk.path / "report")), str(small_disk.path / "report"))
+    _full(small_disk.run(*EVAL, "--limit", "5", "--output", str(out), "--run-name", "c",
+                         "--cache-path", str(small_disk.path / "c.sqlite")), "c.sqlite",
+          also=() if small_disk.mounted else ("cannot be used",))  # sqlite reports EFBIG as an I/O error
+    _full(small_disk.run("report", str(out), "--out", str(small_disk.path / "report")),
+          str(small_disk.path / "report"))
 
     small_disk.free()
-    again = run_cli(*args)
+    again = small_disk.run(*args)
     assert again.returncode == 0, again.stderr
     assert (out / "b" / "results.json").is_file()
     assert {f"a/{k}": v for k, v in snapshot(out / "a").items()} == {k: v for k, v in before.items() if k.startswith("a/")}
@@ -183,19 +218,20 @@ def scaffold_dir(tmp_path_factory, session_home):
 
 
 def test_a_checkpoint_save_on_a_full_disk(tmp_path, tiny_model_path, scaffold_dir):
-    disk = _mount(tmp_path / "disk", "2500k")  # the tiny model's checkpoint is ~3 MB (weights + Adam moments)
+    disk = SmallDisk(tmp_path / "disk", "2500k")  # the tiny model's checkpoint is ~3 MB (weights + Adam moments)
     try:
         out = disk.path / "sft"
         cfg = tmp_path / "sft.yaml"
         cfg.write_text(f"model: {tiny_model_path}\noutput_dir: {out}\ndataset: {scaffold_dir}\nmax_steps: 2\n"
                        f"save_steps: 1\nper_device_batch_size: 2\nlr: 1.0e-3\n")
-        line = _full(run_cli("train", "sft", "--config", str(cfg)), str(out / "checkpoint-1"))
+        disk.shrink()
+        line = _full(disk.run("train", "sft", "--config", str(cfg)), str(out / "checkpoint-1"))
         assert "needed" in line and "--resume" in line
         assert not list(out.glob("checkpoint-*"))  # the half-written checkpoint is gone
-        disk.resize("30m")
-        r = run_cli("train", "sft", "--config", str(cfg), "--resume")
+        disk.grow("30m")
+        r = disk.run("train", "sft", "--config", str(cfg), "--resume")
         assert r.returncode == 0, r.stderr[-2000:]
         assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
         assert (out / "model.safetensors").is_file()
     finally:
-        subprocess.run(["umount", "-l", str(disk.path)], check=False)
+        disk.close()
