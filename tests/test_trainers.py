@@ -257,3 +257,16 @@ def test_train_with_several_problems_lists_them_all_in_one_line(tmp_path, capsys
     assert "did you mean 'num_generations'" in err
     assert main(["train", "grpo", "--set", "lr=fast"]) == 2  # --set alone is a config too: validated, not helped
     assert "missing required key 'output_dir'" in capsys.readouterr().err
+
+
+def test_start_up_checks_are_reported_together(tmp_path, no_model_load):
+    from geobench.trainers.training.grpo import train_grpo
+
+    (tmp_path / "o" / "checkpoint-1").mkdir(parents=True)
+    with pytest.raises(GeobenchError) as e:
+        train_grpo({"output_dir": str(tmp_path / "o"), "dataset": {"task": "crossview_toy"}, "num_generations": 2,
+                    "per_device_batch_size": 2, "eval_tasks": ["crossview_tyo"], "rewards": ["formatt"]})
+    msg = str(e.value)
+    assert "3 problems" in msg and "\n" not in msg
+    assert "unknown task 'crossview_tyo'" in msg and "unknown reward 'formatt'" in msg
+    assert "already holds checkpoints" in msg

@@ -423,10 +423,10 @@ def check_dependencies(cfg: TrainConfig, problems: Problems | None = None) -> No
         if wanted and not hfutil.installed(package):
             p.add(f"{key} needs the {package!r} package, which is not installed", hint=f"{how}; or set {fallback}")
     if problems is None:
-        _raise_plain(p)
+        raise_plain(p)
 
 
-def _raise_plain(p: Problems) -> None:
+def raise_plain(p: Problems) -> None:
     """Problems found outside a config file's own source: raised without a file-name prefix."""
     if len(p.items) == 1:
         (msg, hint), = p.items
@@ -483,14 +483,24 @@ def trl_problems(cfg: TrainConfig, p: Problems) -> None:
             p.add(f"trl.vllm_mode must be 'server' or 'colocate', got {_short(mode)}")
 
 
-def check_trl_keys(cfg: TrainConfig) -> None:
+def check_trl_keys(cfg: TrainConfig, problems: Problems | None = None) -> None:
     """`trl:` passthrough keys and values checked against SFTConfig / GRPOConfig (imports trl, loads no model),
-    then `check_dependencies`; all problems in one error."""
-    p = Problems("config")
+    then `check_dependencies`; all problems in one error (or added to `problems`)."""
+    p = problems if problems is not None else Problems("config")
     if cfg.trl:
         trl_problems(cfg, p)
     check_dependencies(cfg, p)
-    _raise_plain(p)
+    if problems is None:
+        raise_plain(p)
+
+
+def collect(p: Problems, check, *args) -> Any:
+    """`check(*args)`, with a GeobenchError it raises added to `p` (None returned) instead of raised."""
+    try:
+        return check(*args)
+    except GeobenchError as e:
+        p.add_error(e)
+        return None
 
 
 # ------------------------------------------------------------------------------------------------ YAML

@@ -29,7 +29,14 @@ from geobench.errors import GeobenchError
 from geobench.rewards import task_reward
 from geobench.selection import task_from_spec
 from geobench.trainers.training.checkpoints import check_output_dir
-from geobench.trainers.training.config import TrainConfig, check_trl_keys, reward_spec
+from geobench.trainers.training.config import (
+    Problems,
+    TrainConfig,
+    check_trl_keys,
+    collect,
+    raise_plain,
+    reward_spec,
+)
 from geobench.trainers.training.run import (
     as_config,
     callbacks,
@@ -121,12 +128,15 @@ def train_grpo(config: TrainConfig | str | os.PathLike | dict, overrides=(), res
     """Run GRPO; returns a summary (steps, checkpoints, evaluated checkpoints, seconds)."""
     started = time.perf_counter()
     cfg = as_config(config, "grpo", overrides)
-    check_trl_keys(cfg)
-    check_output_dir(cfg, resume)
-    check_eval_tasks(cfg)
-    task = resolve_task(cfg)
-    reward_funcs, weights = build_rewards(cfg, task)
-    model_path = resolve_model_path(cfg)
+    p = Problems("config")  # every start-up check, reported together
+    check_trl_keys(cfg, p)
+    collect(p, check_output_dir, cfg, resume)
+    collect(p, check_eval_tasks, cfg)
+    task = collect(p, resolve_task, cfg)
+    rewards = collect(p, build_rewards, cfg, task) if task is not None else None
+    model_path = collect(p, resolve_model_path, cfg)
+    raise_plain(p)
+    reward_funcs, weights = rewards
     if (done := finished_summary(cfg, model_path, resume, started)) is not None:
         return done
     dataset = grpo_dataset(task, cfg.dataset.split, cfg.dataset.limit)

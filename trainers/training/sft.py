@@ -17,7 +17,7 @@ from geobench import sftdata
 from geobench.api import Trainer
 from geobench.errors import GeobenchError
 from geobench.trainers.training.checkpoints import check_output_dir
-from geobench.trainers.training.config import TrainConfig, check_trl_keys
+from geobench.trainers.training.config import Problems, TrainConfig, check_trl_keys, collect, raise_plain
 from geobench.trainers.training.run import (
     as_config,
     callbacks,
@@ -47,10 +47,12 @@ def train_sft(config: TrainConfig | str | os.PathLike | dict, overrides=(), resu
     """Run SFT; returns a summary (steps, checkpoints, evaluated checkpoints, seconds)."""
     started = time.perf_counter()
     cfg = as_config(config, "sft", overrides)
-    check_trl_keys(cfg)
-    check_output_dir(cfg, resume)
-    check_eval_tasks(cfg)
-    model_path = resolve_model_path(cfg)
+    p = Problems("config")  # every start-up check, reported together
+    check_trl_keys(cfg, p)
+    collect(p, check_output_dir, cfg, resume)
+    collect(p, check_eval_tasks, cfg)
+    model_path = collect(p, resolve_model_path, cfg)
+    raise_plain(p)
     if (done := finished_summary(cfg, model_path, resume, started)) is not None:
         return done
     dataset = sft_dataset(cfg)
