@@ -103,6 +103,7 @@ def test_the_cli_refuses_a_bomb_in_one_line_quickly(tmp_path):
     ("lora: 'false'\n", "'lora' must be true, false or a mapping, got str 'false'"),
     ("lora: {r: '8'}\n", "'lora.r' must be an integer"),
     ("dataset: {task: crossview_toy, limit: 'all'}\n", "'dataset.limit' must be an integer"),
+    ("dataset: {task: 5}\n", "'dataset.task' must be a string"),
     ("eval_gen_kwargs: {do_sample: maybe}\n", "bad value for do_sample"),
     ("eval_gen_kwargs: {max_new_tokens: -5}\n", "max_new_tokens must be >= 1, got -5"),
     ("run_name: " + "r" * 300 + "\n", "is not a plain folder name"),

@@ -222,6 +222,8 @@ def _sub(kind_name: str, cls, raw: Any, p: Problems) -> Any:
         want = {bool: (bool,), int: (int,), float: (int, float), str: (str,), dict: (dict,)}.get(type(default))
         if k == "limit":
             want = (int,)
+        if k in ("path", "task"):
+            want = (str,)
         if k == "target_modules":
             want = (str, list)
         if want and (not isinstance(v, want) or (isinstance(v, bool) and bool not in want)):
