@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from geobench.atomic import atomic_dir, atomic_write, current_umask  # noqa: F401 - re-exported
+from geobench.atomic import atomic_dir, atomic_write, current_umask, space_for  # noqa: F401 - re-exported
 from geobench.errors import GeobenchError
 from geobench.tables import (  # noqa: F401 - the table API, re-exported for `geobench.results` users
     TABLE_COLUMNS,
@@ -95,11 +95,12 @@ class SamplesJournal:
         self._f = None
 
     def append(self, record: dict) -> None:
-        if self._f is None:  # "w": a journal left by a killed run of the same folder is replaced, not extended
-            self.partial.parent.mkdir(parents=True, exist_ok=True)
-            self._f = open(self.partial, "w", encoding="utf-8")
-        self._f.write(dumps(record, indent=None) + "\n")
-        self._f.flush()
+        with space_for(self.partial):  # a full disk: one line naming the journal (a torn last line is skipped)
+            if self._f is None:  # "w": a journal left by a killed run of the same folder is replaced, not extended
+                self.partial.parent.mkdir(parents=True, exist_ok=True)
+                self._f = open(self.partial, "w", encoding="utf-8")
+            self._f.write(dumps(record, indent=None) + "\n")
+            self._f.flush()
 
     def finish(self, records: list[dict]) -> None:
         self.close()
@@ -109,8 +110,9 @@ class SamplesJournal:
 
     def close(self) -> None:
         if self._f is not None:
-            self._f.close()
-            self._f = None
+            f, self._f = self._f, None
+            with space_for(self.partial):
+                f.close()
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:

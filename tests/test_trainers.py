@@ -229,3 +229,44 @@ def test_cli_train_commands(tmp_path, monkeypatch, capsys):
     assert "not divisible by num_generations" in err and err.count("\n") == 1
     assert main(["train", "grpo", "--config", str(cfg), "--set", "num_generatons=3"]) == 2
     assert "did you mean 'num_generations'" in capsys.readouterr().err
+
+
+def test_train_without_a_config_says_how_to_start(capsys):
+    from geobench.cli import main
+
+    assert main(["train", "grpo"]) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert 3 <= len(lines) <= 10 and "missing required key" not in err
+    assert "configs/grpo_tiny.yaml" in err and "configs/grpo_geo_r1.yaml" in err and "geobench demo" in err
+    assert "--config configs/grpo_tiny.yaml" in err  # the CPU starter, as a command to copy
+    assert main(["train", "sft"]) == 2
+    err = capsys.readouterr().err
+    assert "configs/sft_tiny.yaml" in err and "geobench scaffold" in err  # its data is made first
+
+
+def test_train_with_several_problems_lists_them_all_in_one_line(tmp_path, capsys):
+    from geobench.cli import main
+
+    cfg = _write(tmp_path, "dataset: {task: crossview_toy}\nnum_generation: 4\nlr: fast\nper_device_batch_size: 2\n"
+                           "num_generations: 2\n")
+    assert main(["train", "grpo", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "3 problems" in err
+    assert "missing required key 'output_dir'" in err and "'lr' must be a number" in err
+    assert "did you mean 'num_generations'" in err
+    assert main(["train", "grpo", "--set", "lr=fast"]) == 2  # --set alone is a config too: validated, not helped
+    assert "missing required key 'output_dir'" in capsys.readouterr().err
+
+
+def test_start_up_checks_are_reported_together(tmp_path, no_model_load):
+    from geobench.trainers.training.grpo import train_grpo
+
+    (tmp_path / "o" / "checkpoint-1").mkdir(parents=True)
+    with pytest.raises(GeobenchError) as e:
+        train_grpo({"output_dir": str(tmp_path / "o"), "dataset": {"task": "crossview_toy"}, "num_generations": 2,
+                    "per_device_batch_size": 2, "eval_tasks": ["crossview_tyo"], "rewards": ["formatt"]})
+    msg = str(e.value)
+    assert "3 problems" in msg and "\n" not in msg
+    assert "unknown task 'crossview_tyo'" in msg and "unknown reward 'formatt'" in msg
+    assert "already holds checkpoints" in msg

@@ -22,7 +22,7 @@ from transformers import AutoModelForImageTextToText, TrainerCallback
 
 import geobench
 import geobench.distributed
-from geobench.atomic import atomic_write
+from geobench.atomic import append_text, atomic_write
 from geobench.trainers.training.checkpoints import checkpoints, is_complete
 
 
@@ -222,9 +222,7 @@ class JsonlLogger(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or not _is_main(args, state):
             return control
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         row = {"step": state.global_step, "epoch": _jsonable(state.epoch), "time": round(time.time(), 3)}
         row.update({k: _jsonable(v) for k, v in logs.items()})
-        with open(self.path, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        append_text(self.path, json.dumps(row) + "\n")  # a full disk: cut back, never a torn line
         return control

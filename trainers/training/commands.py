@@ -4,24 +4,118 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
+from pathlib import Path
 
 import click
 
 from geobench import plugin_manager
+from geobench.trainers.training.config import KINDS
 from geobench.trainers.training.demo import format_summary, run_demo
 
+REPO = Path(__file__).resolve().parents[2]
 
-def _run(name: str, config: str | None, overrides: tuple[str, ...], resume: bool, as_json: bool) -> None:
+
+def _shipped_configs(name: str) -> list[Path]:
+    """configs/<name>_*.yaml of a source checkout (or of the current folder, for an installed geobench)."""
+    for folder in (REPO / "configs", Path.cwd() / "configs"):
+        found = sorted(folder.glob(f"{name}_*.yaml"))
+        if found:
+            return found
+    return []
+
+
+def _describe(path: Path) -> list[str]:
+    """A shipped config's description (its second comment line, cut short) and any `geobench` command its header
+    says to run first (SFT: making the scaffold data)."""
+    header = []
+    for line in path.read_text(encoding="utf-8").splitlines()[1:8]:
+        if not line.startswith("#"):
+            break
+        header.append(line.lstrip("# ").rstrip())
+    if not header:
+        return []
+    first = header[0].split(". ")[0].rstrip(".")
+    first = first if len(first) <= 90 else first.split(" (")[0][:90]
+    return [first] + [f"first: {h}" for h in header[1:] if h.startswith("geobench ")]
+
+
+def starter_help(name: str) -> str:
+    """What `geobench train NAME` with no config prints: where to start, in a few lines."""
+    configs = _shipped_configs(name)
+    out = [f"geobench train {name} needs a config: --config FILE (and --set KEY=VALUE to change any key of it)."]
+    if configs:
+        width = max(len(_rel(c)) for c in configs)
+        out.append("Start from a shipped one:")
+        for c in configs:
+            desc = _describe(c)
+            out.append(f"  {_rel(c):{width}s}  {desc[0] if desc else ''}")
+            out += [f"  {'':{width}s}    {d}" for d in desc[1:]]
+        tiny = next((c for c in configs if "tiny" in c.name), configs[0])
+        out.append(f"On a CPU, in minutes:  geobench train {name} --config {_rel(tiny)}")
+    else:
+        out.append("Start from the configs/ folder of the geobench repository (configs/sft_tiny.yaml, "
+                   "configs/grpo_tiny.yaml run on a CPU).")
+    out.append("The whole method (base eval, SFT, GRPO, report) on a CPU: geobench demo.  Every key: docs/training.md")
+    return "\n".join(out)
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+@contextlib.contextmanager
+def _quiet_output(quiet: bool):
+    """--quiet: no progress bars, no library log lines or warnings (geobench's own warnings still show), and
+    nothing on stdout but the summary the command prints afterwards."""
+    if not quiet:
+        yield
+        return
+    import logging
+    import warnings
+
+    old_tqdm = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"  # tqdm >= 4.66 reads it: HF Trainer's and datasets' bars
+    levels = {n: logging.getLogger(n).level for n in ("transformers", "datasets", "trl", "accelerate", "peft")}
+    try:
+        for n in levels:
+            logging.getLogger(n).setLevel(logging.ERROR)
+        with warnings.catch_warnings(), open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
+            warnings.filterwarnings("ignore")
+            warnings.filterwarnings("default", module=r"geobench(\.|$)")
+            yield
+    finally:
+        for n, level in levels.items():
+            logging.getLogger(n).setLevel(level)
+        if old_tqdm is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = old_tqdm
+
+
+def _run(name: str, config: str | None, overrides: tuple[str, ...], resume: bool, as_json: bool,
+         quiet: bool = False) -> None:
+    if config is None and not overrides and name in KINDS:
+        click.echo(starter_help(name), err=True)
+        raise click.exceptions.Exit(2)
     trainer = plugin_manager.registry().trainer(name)
     # With --json, stdout carries the summary alone: the training libraries' log lines go to stderr.
-    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext(), _quiet_output(quiet):
         summary = trainer.train(config, overrides, resume=resume)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
+    if summary.get("already_finished"):
+        click.echo(f"{name}: {summary.get('note')}")
+        return
     click.echo(f"{name}: {summary.get('global_step')} steps in {summary.get('seconds', 0):.1f} s -> "
                f"{summary.get('output_dir')}")
+    if quiet:
+        return
     for ckpt in summary.get("checkpoints", []):
         click.echo(f"  {ckpt}")
     for ev in summary.get("evaluated", []):
@@ -31,13 +125,16 @@ def _run(name: str, config: str | None, overrides: tuple[str, ...], resume: bool
 def _trainer_command(name: str, trainer) -> click.Command:
     @click.command(name, help=getattr(trainer, "description", None) or f"Train with the {name!r} trainer.")
     @click.option("--config", "-c", "config", type=click.Path(dir_okay=False), default=None,
-                  help="YAML config (keys: see trainers/training/config.py or the README's Training section).")
+                  help="YAML config (every key: docs/training.md; starting points: configs/*.yaml). "
+                       "Without --config or --set: how to start.")
     @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                   help="Override a config key (repeatable; dotted for nested: lora.r=8, trl.bf16=true).")
-    @click.option("--resume", is_flag=True, help="Resume from the last checkpoint in output_dir.")
+    @click.option("--resume", is_flag=True, help="Resume from the last checkpoint in output_dir (a finished run: "
+                                                 "nothing to train, says so).")
     @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
-    def command(config, overrides, resume, as_json):
-        _run(name, config, tuple(overrides), resume, as_json)
+    @click.option("--quiet", "-q", is_flag=True, help="No progress bars or library logs: errors and one summary line.")
+    def command(config, overrides, resume, as_json, quiet):
+        _run(name, config, tuple(overrides), resume, as_json, quiet)
 
     return command
 

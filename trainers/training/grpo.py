@@ -29,13 +29,22 @@ from geobench.errors import GeobenchError
 from geobench.rewards import task_reward
 from geobench.selection import task_from_spec
 from geobench.trainers.training.checkpoints import check_output_dir
-from geobench.trainers.training.config import TrainConfig, check_trl_keys, reward_spec
+from geobench.trainers.training.config import (
+    Problems,
+    TrainConfig,
+    check_trl_keys,
+    collect,
+    raise_plain,
+    reward_spec,
+)
 from geobench.trainers.training.run import (
     as_config,
     callbacks,
     check_eval_tasks,
     common_args,
+    finished_summary,
     peft_config,
+    quiet_libraries,
     resolve_model_path,
     run_trainer,
 )
@@ -119,19 +128,25 @@ def train_grpo(config: TrainConfig | str | os.PathLike | dict, overrides=(), res
     """Run GRPO; returns a summary (steps, checkpoints, evaluated checkpoints, seconds)."""
     started = time.perf_counter()
     cfg = as_config(config, "grpo", overrides)
-    check_trl_keys(cfg)
-    check_output_dir(cfg, resume)
-    check_eval_tasks(cfg)
-    task = resolve_task(cfg)
-    reward_funcs, weights = build_rewards(cfg, task)
-    model_path = resolve_model_path(cfg)
+    p = Problems("config")  # every start-up check, reported together
+    check_trl_keys(cfg, p)
+    collect(p, check_output_dir, cfg, resume)
+    collect(p, check_eval_tasks, cfg)
+    task = collect(p, resolve_task, cfg)
+    rewards = collect(p, build_rewards, cfg, task) if task is not None else None
+    model_path = collect(p, resolve_model_path, cfg)
+    raise_plain(p)
+    reward_funcs, weights = rewards
+    if (done := finished_summary(cfg, model_path, resume, started)) is not None:
+        return done
     dataset = grpo_dataset(task, cfg.dataset.split, cfg.dataset.limit)
 
     from trl import GRPOConfig, GRPOTrainer
 
-    args = GRPOConfig(**common_args(cfg), num_generations=cfg.num_generations, beta=float(cfg.beta),
-                      max_completion_length=cfg.max_completion_length, temperature=float(cfg.temperature),
-                      reward_weights=weights)
+    with quiet_libraries():
+        args = GRPOConfig(**common_args(cfg), num_generations=cfg.num_generations, beta=float(cfg.beta),
+                          max_completion_length=cfg.max_completion_length, temperature=float(cfg.temperature),
+                          reward_weights=weights)
     return run_trainer(lambda model, processor: GRPOTrainer(
         model=model, reward_funcs=reward_funcs, args=args, train_dataset=dataset, processing_class=processor,
         peft_config=peft_config(cfg), callbacks=callbacks(cfg, processor, model_path)), cfg, model_path, resume, started)

@@ -17,13 +17,15 @@ from geobench import sftdata
 from geobench.api import Trainer
 from geobench.errors import GeobenchError
 from geobench.trainers.training.checkpoints import check_output_dir
-from geobench.trainers.training.config import TrainConfig, check_trl_keys
+from geobench.trainers.training.config import Problems, TrainConfig, check_trl_keys, collect, raise_plain
 from geobench.trainers.training.run import (
     as_config,
     callbacks,
     check_eval_tasks,
     common_args,
+    finished_summary,
     peft_config,
+    quiet_libraries,
     resolve_model_path,
     run_trainer,
 )
@@ -45,15 +47,20 @@ def train_sft(config: TrainConfig | str | os.PathLike | dict, overrides=(), resu
     """Run SFT; returns a summary (steps, checkpoints, evaluated checkpoints, seconds)."""
     started = time.perf_counter()
     cfg = as_config(config, "sft", overrides)
-    check_trl_keys(cfg)
-    check_output_dir(cfg, resume)
-    check_eval_tasks(cfg)
-    model_path = resolve_model_path(cfg)
+    p = Problems("config")  # every start-up check, reported together
+    check_trl_keys(cfg, p)
+    collect(p, check_output_dir, cfg, resume)
+    collect(p, check_eval_tasks, cfg)
+    model_path = collect(p, resolve_model_path, cfg)
+    raise_plain(p)
+    if (done := finished_summary(cfg, model_path, resume, started)) is not None:
+        return done
     dataset = sft_dataset(cfg)
 
     from trl import SFTConfig, SFTTrainer
 
-    args = SFTConfig(**common_args(cfg), max_length=cfg.max_length, assistant_only_loss=cfg.assistant_only_loss)
+    with quiet_libraries():
+        args = SFTConfig(**common_args(cfg), max_length=cfg.max_length, assistant_only_loss=cfg.assistant_only_loss)
     return run_trainer(lambda model, processor: SFTTrainer(
         model=model, args=args, train_dataset=dataset, processing_class=processor, peft_config=peft_config(cfg),
         callbacks=callbacks(cfg, processor, model_path)), cfg, model_path, resume, started)
