@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 def test_demo_runs_every_stage(tmp_path, session_home):
     out = tmp_path / "demo"
     r = run_cli("demo", "--out", str(out), "--sft-steps", "80", "--grpo-steps", "2", "--eval-limit", "16",
-                "--quiet", "--sft-eval-every", "40", "--grpo-prompts", "2")
+                "--quiet", "--sft-eval-every", "40", "--grpo-prompts", "2", timeout=900)  # a hang guard, not a speed check
     assert r.returncode == 0, r.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     stages = [(p["stage"], p["step"]) for p in summary["points"]]
