@@ -257,7 +257,8 @@ def tidy_ints(df):
     df = df.copy()
     for col in ("checkpoint_step", "n_samples", "truncated"):
         if col in df.columns:
-            df[col] = pd.Series([None if pd.isna(v) else int(v) for v in df[col]], index=df.index, dtype=object)
+            df[col] = pd.Series([None if pd.isna(v) else v if isinstance(v, str) else int(v) for v in df[col]],
+                                index=df.index, dtype=object)  # a string is a cell already formatted
     return df
 
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import REPO, run_cli
 from geobench import hfutil
 from geobench.errors import GeobenchError
-from geobench.trainers.training import config
+from geobench.trainers.training import config, config_checks
 
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 REAL = hfutil.installed
@@ -34,18 +34,18 @@ def test_each_shipped_config_passes_validation(path, monkeypatch, tmp_path):
         sets.append(f"dataset={tmp_path}")
     cfg = config.load_config(path, _kind(path), sets)
     _with_gpu_extra(monkeypatch)
-    config.check_trl_keys(cfg)
+    config_checks.check_trl_keys(cfg)
 
 
 def test_flash_attention_without_its_package_is_one_line_with_the_install_and_the_fallback(monkeypatch):
     monkeypatch.setattr(hfutil, "installed", lambda name: name != "flash_attn" and REAL(name))
     cfg = config.load_config(REPO / "configs" / "grpo_geo_r1.yaml", "grpo")
     with pytest.raises(GeobenchError, match=r"flash_attention_2 needs the 'flash_attn' package") as e:
-        config.check_trl_keys(cfg)
+        config_checks.check_trl_keys(cfg)
     assert "geobench[gpu]" in str(e.value) and "trl.model_init_kwargs.attn_implementation=sdpa" in str(e.value)
     fallback = config.load_config(REPO / "configs" / "grpo_geo_r1.yaml", "grpo",
                                   ["trl.model_init_kwargs.attn_implementation=sdpa"])
-    config.check_trl_keys(fallback)
+    config_checks.check_trl_keys(fallback)
 
 
 def test_the_cli_stops_before_any_model_loads(tmp_path):
@@ -66,7 +66,7 @@ def test_lora_and_deepspeed_need_their_packages(monkeypatch, tmp_path):
     monkeypatch.setattr(hfutil, "installed", lambda name: name not in ("peft", "deepspeed") and REAL(name))
     cfg = config.load_config(None, "sft", ["output_dir=x", f"dataset={tmp_path}", "lora=true"])
     with pytest.raises(GeobenchError, match="lora needs the 'peft' package"):
-        config.check_trl_keys(cfg)
+        config_checks.check_trl_keys(cfg)
     cfg = config.load_config(None, "sft", ["output_dir=x", f"dataset={tmp_path}", "trl.deepspeed=ds.json"])
     with pytest.raises(GeobenchError, match="trl.deepspeed needs the 'deepspeed' package"):
-        config.check_trl_keys(cfg)
+        config_checks.check_trl_keys(cfg)

@@ -113,8 +113,9 @@ def test_hooks_register_model_and_command(tmp_path):
     from geobench.plugins import tiny_model as plugin
 
     models = []
-    plugin.geobench_register_models(lambda name, resolve, description="": models.append((name, resolve)))
-    assert models == [("tiny", "geobench.tinymodel:tiny_model_path")]
+    plugin.geobench_register_models(
+        lambda name, resolve, description="", preset=None: models.append((name, resolve, preset.pipeline_check)))
+    assert models == [("tiny", "geobench.tinymodel:tiny_model_path", True)]
     assert geobench.plugin_manager.registry().model("tiny")[0] is tm.tiny_model_path
 
     @click.group()

@@ -33,13 +33,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from geobench.errors import GeobenchError
+from geobench.trainers.training.config_yaml import _merge, _short, parse_set, read_config_file  # noqa: F401 - parse_set: public here
 
 # yaml and trl are imported where they are used: this module is loaded by `geobench train list` (through the
 # trainer classes), which must work without the [train] extra and without importing TRL.
@@ -179,13 +179,6 @@ class Problems:
         raise GeobenchError(f"{self.source}: {len(self.items)} problems: {'; '.join(shown)}{tail}")
 
 
-def _short(value: Any, limit: int = 60) -> str:
-    """repr of a value, cut: an error message never grows with the config."""
-    text = repr(value) if not isinstance(value, dict | list) or len(value) <= 8 else \
-        f"<{type(value).__name__} of {len(value)}>"
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
 def _unknown(key: str, known: list[str], where: str, other: str | None = None) -> tuple[str, str | None]:
     if other:
         return f"config key {key!r} is for `geobench train {other}` only, not {where}", None
@@ -278,6 +271,8 @@ def from_dict(raw: dict[str, Any], kind: str, source: str = "config") -> TrainCo
     cfg = TrainConfig(kind=kind, dataset=dataset, lora=lora, **values)
     _check_values(cfg, p, bad)
     if cfg.trl and "trl" not in bad:
+        from geobench.trainers.training.config_checks import trl_problems  # it builds on this module
+
         trl_problems(cfg, p)
     p.check()
     return cfg
@@ -403,97 +398,12 @@ def reward_spec(rewards: str | list, source: str = "config") -> tuple[str | None
     return None, [_reward_entry(item)[0] for item in rewards]
 
 
-def check_dependencies(cfg: TrainConfig, problems: Problems | None = None) -> None:
-    """Every optional package the config names is installed: one line with the install or the fallback, before
-    any model loads (no import of the packages themselves)."""
-    from geobench import hfutil
-
-    p = problems if problems is not None else Problems("config")
-    init = cfg.trl.get("model_init_kwargs") or {}
-    if isinstance(init, dict):
-        try:
-            hfutil.check_attn_implementation(init.get("attn_implementation"),
-                                             "trl.model_init_kwargs.attn_implementation")
-        except GeobenchError as e:
-            p.add_error(e)
-    needs = [("lora", bool(cfg.lora), "peft", "pip install 'geobench[train]'", "lora=false"),
-             ("trl.deepspeed", bool(cfg.trl.get("deepspeed")), "deepspeed", "pip install 'geobench[gpu]'",
-              "drop trl.deepspeed"),
-             ("trl.use_liger_kernel", bool(cfg.trl.get("use_liger_kernel")), "liger_kernel", "pip install liger-kernel",
-              "trl.use_liger_kernel=false")]
-    for key, wanted, package, how, fallback in needs:
-        if wanted and not hfutil.installed(package):
-            p.add(f"{key} needs the {package!r} package, which is not installed", hint=f"{how}; or set {fallback}")
-    if problems is None:
-        raise_plain(p)
-
-
 def raise_plain(p: Problems) -> None:
     """Problems found outside a config file's own source: raised without a file-name prefix."""
     if len(p.items) == 1:
         (msg, hint), = p.items
         raise GeobenchError(msg, hint=hint)
     p.check()
-
-
-def _field_type(t: Any) -> type | None:
-    """bool / int / float / str when a dataclass field is annotated as exactly that (or Optional of it)."""
-    import types
-    import typing
-
-    if isinstance(t, str):
-        s = t.replace("typing.", "").replace(" ", "")
-        if s.startswith("Optional[") and s.endswith("]"):
-            s = s[len("Optional["):-1]
-        s = s.removesuffix("|None").removeprefix("None|")
-        return {"bool": bool, "int": int, "float": float, "str": str}.get(s)
-    if typing.get_origin(t) in (typing.Union, types.UnionType):
-        rest = [a for a in typing.get_args(t) if a is not type(None)]
-        if len(rest) != 1:
-            return None
-        t = rest[0]
-    return t if t in (bool, int, float, str) else None
-
-
-def trl_problems(cfg: TrainConfig, p: Problems) -> None:
-    """`trl:` passthrough keys must be fields of SFTConfig / GRPOConfig, and a value of a field TRL declares as a
-    bool, int, float or string must be exactly that: `bf16: maybe` or `bf16: "false"` is an error, never truthy.
-    Imports trl (only when `trl:` has keys); loads no model."""
-    import trl
-
-    cls = trl.SFTConfig if cfg.kind == "sft" else trl.GRPOConfig
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for k, v in cfg.trl.items():
-        if k not in fields:
-            p.add(*_unknown(f"trl.{k}", [f"trl.{n}" for n in fields], f"{cls.__name__} fields"))
-            continue
-        want = _field_type(fields[k].type)
-        if want is None or v is None:
-            continue
-        ok = isinstance(v, bool) if want is bool else \
-            isinstance(v, int) and not isinstance(v, bool) if want is int else \
-            isinstance(v, int | float) and not isinstance(v, bool) if want is float else isinstance(v, str)
-        if not ok:
-            desc = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[want]
-            p.add(f"trl.{k} must be {desc}, got {type(v).__name__} {_short(v)}")
-    if cfg.trl.get("use_vllm") is True:
-        if importlib.util.find_spec("vllm") is None:
-            p.add("trl.use_vllm is set but vllm is not installed",
-                  hint="pip install vllm (a CUDA machine), or drop use_vllm to generate with transformers")
-        mode = cfg.trl.get("vllm_mode", "colocate")  # TRL 1.16's default
-        if mode not in ("server", "colocate"):
-            p.add(f"trl.vllm_mode must be 'server' or 'colocate', got {_short(mode)}")
-
-
-def check_trl_keys(cfg: TrainConfig, problems: Problems | None = None) -> None:
-    """`trl:` passthrough keys and values checked against SFTConfig / GRPOConfig (imports trl, loads no model),
-    then `check_dependencies`; all problems in one error (or added to `problems`)."""
-    p = problems if problems is not None else Problems("config")
-    if cfg.trl:
-        trl_problems(cfg, p)
-    check_dependencies(cfg, p)
-    if problems is None:
-        raise_plain(p)
 
 
 def collect(p: Problems, check, *args) -> Any:
@@ -503,130 +413,6 @@ def collect(p: Problems, check, *args) -> Any:
     except GeobenchError as e:
         p.add_error(e)
         return None
-
-
-# ------------------------------------------------------------------------------------------------ YAML
-
-MAX_CONFIG_BYTES = 1 << 20  # a training config is a few hundred bytes; anything near a megabyte is a mistake
-MAX_NODES = 20_000  # values after every alias is expanded (a real config has well under a thousand)
-MAX_CHARS = 1 << 20  # characters of all scalars after every alias is expanded
-
-
-def safe_yaml(text: str, where: str) -> Any:
-    """YAML -> Python like `yaml.safe_load`, but bounded: the document is composed first and its size with every
-    alias expanded is counted (memoised per node, so counting is linear in the file) before anything is built.
-    An alias bomb ("billion laughs": `a: &a [x, x]`, `b: &b [*a, *a]`, ... `lr: *b9`), a recursive alias
-    (`&a [*a]`) or nesting deep enough to exhaust the parser is one line, in constant memory."""
-    import yaml
-
-    loader = yaml.SafeLoader(text)
-    try:
-        try:
-            node = loader.get_single_node()
-        except RecursionError:
-            raise GeobenchError(f"{where}: nested too deeply") from None
-        if node is None:
-            return None
-        sizes: dict[int, tuple[int, int]] = {}
-
-        def size(n) -> tuple[int, int]:
-            key = id(n)
-            if key in sizes:
-                if sizes[key] == (-1, -1):
-                    raise GeobenchError(f"{where}: a YAML alias refers to the value that contains it "
-                                        f"(line {n.start_mark.line + 1}); write the value out")
-                return sizes[key]
-            sizes[key] = (-1, -1)
-            if isinstance(n, yaml.ScalarNode):
-                total = (1, len(n.value))
-            else:
-                children = n.value if isinstance(n, yaml.SequenceNode) else [c for kv in n.value for c in kv]
-                total = (1, 0)
-                for c in children:
-                    cn, cc = size(c)
-                    total = (total[0] + cn, total[1] + cc)
-                    if total[0] > MAX_NODES or total[1] > MAX_CHARS:
-                        raise GeobenchError(
-                            f"{where}: YAML aliases expand to more than {MAX_NODES:,} values or {MAX_CHARS:,} "
-                            f"characters (line {n.start_mark.line + 1}); refused (an alias bomb?)",
-                            hint="write the values out instead of repeating aliases")
-            sizes[key] = total
-            return total
-
-        try:
-            size(node)
-            return loader.construct_document(node)
-        except RecursionError:
-            raise GeobenchError(f"{where}: nested too deeply") from None
-    finally:
-        loader.dispose()
-
-
-def _yaml_error(where: str, e: Exception) -> GeobenchError:
-    mark = getattr(e, "problem_mark", None)
-    line = f" line {mark.line + 1}" if mark else ""
-    return GeobenchError(f"{where}: not valid YAML{line}: {getattr(e, 'problem', None) or e}")
-
-
-def parse_set(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """`--set a.b=value` -> {"a": {"b": value}}; values are YAML (numbers, true/false, null, [lists])."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in items or ():
-        if "=" not in item:
-            raise GeobenchError(f"bad --set {_short(item)}: use key=value (dotted keys for nested: lora.r=8)")
-        key, _, text = item.partition("=")
-        try:
-            value = safe_yaml(text, f"--set {key.strip()}") if text.strip() else None
-        except yaml.YAMLError:
-            value = text
-        node = out
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise GeobenchError(f"bad --set {_short(item)}: {part!r} is not a mapping")
-        node[parts[-1]] = value
-    return out
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = v
-    return out
-
-
-def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
-    """A config file as a mapping: a regular file under MAX_CONFIG_BYTES, UTF-8, bounded YAML (`safe_yaml`)."""
-    import yaml
-
-    p = Path(path)
-    source = p.name
-    if not p.is_file():
-        raise GeobenchError(f"no config file {str(path)!r}")
-    try:
-        with open(p, "rb") as f:
-            data = f.read(MAX_CONFIG_BYTES + 1)
-    except OSError as e:
-        raise GeobenchError(f"cannot read config file {str(path)!r}: {e.strerror or e}") from None
-    if len(data) > MAX_CONFIG_BYTES:
-        raise GeobenchError(f"{source}: larger than {MAX_CONFIG_BYTES // 1024} KB; not a training config")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise GeobenchError(f"{source}: not UTF-8 text (byte {e.start})") from None
-    try:
-        raw = safe_yaml(text, source) or {}
-    except yaml.YAMLError as e:
-        raise _yaml_error(source, e) from None
-    if not isinstance(raw, dict):
-        raise GeobenchError(f"{source}: the config must be a mapping of keys")
-    return raw
 
 
 def load_config(path: str | os.PathLike | None, kind: str, overrides: list[str] | tuple[str, ...] = (),

@@ -32,11 +32,11 @@ from geobench.trainers.training.checkpoints import check_output_dir
 from geobench.trainers.training.config import (
     Problems,
     TrainConfig,
-    check_trl_keys,
     collect,
     raise_plain,
     reward_spec,
 )
+from geobench.trainers.training.config_checks import check_trl_keys
 from geobench.trainers.training.run import (
     as_config,
     callbacks,

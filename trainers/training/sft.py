@@ -17,7 +17,8 @@ from geobench import sftdata
 from geobench.api import Trainer
 from geobench.errors import GeobenchError
 from geobench.trainers.training.checkpoints import check_output_dir
-from geobench.trainers.training.config import Problems, TrainConfig, check_trl_keys, collect, raise_plain
+from geobench.trainers.training.config import Problems, TrainConfig, collect, raise_plain
+from geobench.trainers.training.config_checks import check_trl_keys
 from geobench.trainers.training.run import (
     as_config,
     callbacks,
