@@ -98,7 +98,7 @@ class Profile:
     rewards: str = "tiny"
     shuffled_rewards: str = "tiny-shuffled"
     sft_steps: int = 600
-    grpo_steps: int = 24
+    grpo_steps: int = 20
     saves: int = 2  # checkpoints (= evaluations) per stage
     eval_limit: int | None = 128
     eval_max_tokens: int = 80
