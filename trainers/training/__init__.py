@@ -36,10 +36,3 @@ def geobench_register_commands(cli):
 def geobench_register_rewards(register):
     register(f"{__name__}.shuffled:SHUFFLED_PAIRING", name="shuffled_pairing")
     register(f"{__name__}.shuffled:SHUFFLED_ACCURACY", name="shuffled_accuracy")
-
-
-@hookimpl
-def geobench_register_reward_presets(register):
-    # the names only, no import of the reward module: `geobench --help` stays light
-    register("tiny-shuffled", [("shuffled_pairing", 1.0), ("format", 0.1)])
-    register("geo-r1-shuffled", [("shuffled_accuracy", 1.0), ("format", 1.0), ("length", 1.0), ("repetition", 1.0)])

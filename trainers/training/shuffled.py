@@ -10,7 +10,8 @@ uniformly among the doc's k candidates, from a seeded generator that never sees 
   (binary: exactly 1/k for a completion that names a letter; shaped: the mean over candidates of their
   similarity-based credit, which is what a uniformly random answer earns under the real reward).
 The format bonus of the preset stays informative (format is not what the control removes).
-Registered as rewards `shuffled_pairing`, `shuffled_accuracy` and presets `tiny-shuffled`, `geo-r1-shuffled`.
+Registered as rewards `shuffled_pairing` and `shuffled_accuracy`; `SHUFFLED_TINY` / `SHUFFLED_GEO_R1` are the
+`tiny` / `geo-r1-released` presets with the accuracy term swapped, as reward lists for a GRPO config.
 """
 
 from __future__ import annotations
@@ -80,8 +81,7 @@ class ShuffledPairingReward(RewardFunction):
 SHUFFLED_PAIRING = ShuffledPairingReward("shuffled_pairing", "shaped")
 SHUFFLED_ACCURACY = ShuffledPairingReward("shuffled_accuracy", "binary")
 
-# The reward presets registered in __init__ (kept equal there: a test checks it).
-PRESETS = {
-    "tiny-shuffled": [("shuffled_pairing", 1.0), ("format", 0.1)],
-    "geo-r1-shuffled": [("shuffled_accuracy", 1.0), ("format", 1.0), ("length", 1.0), ("repetition", 1.0)],
-}
+# The `tiny` and `geo-r1-released` presets with their accuracy term replaced (GRPO config `rewards:` lists; not
+# registered presets, so the registry's presets stay the rewards plugin's own).
+SHUFFLED_TINY = [{"shuffled_pairing": 1.0}, {"format": 0.1}]
+SHUFFLED_GEO_R1 = [{"shuffled_accuracy": 1.0}, {"format": 1.0}, {"length": 1.0}, {"repetition": 1.0}]

@@ -7,8 +7,9 @@ This runner tests it with controls, per seed, into `<out>/seed-<s>/`:
     -> SFT on the mixture (crossview + geolocation + scene)      checkpoints evaluated on all 3 eval tasks
     -> from the SFT end, three arms, each evaluated at every checkpoint on all 3 eval tasks:
          grpo           GRPO on cross-view only, the real reward (toy: preset `tiny`; full: `geo-r1-released`)
-         grpo_shuffled  the same GRPO with the shuffled, uninformative reward (`tiny-shuffled` / `geo-r1-shuffled`,
-                        trainers/training/shuffled.py): same updates, no information about the true tile
+         grpo_shuffled  the same GRPO with the shuffled, uninformative reward (the preset with its accuracy term
+                        replaced by `shuffled_pairing` / `shuffled_accuracy`, trainers/training/shuffled.py):
+                        same kind of updates, no information about the true tile
          sft_more       continued SFT on the same mixture for the same *wall time* as the grpo arm's training
                         (measured: grpo training seconds / SFT seconds per step, rounded up to whole saves)
     -> <out>/summary.json (schema below) and <out>/study_transfer.png (one panel per task, one line per arm,
@@ -95,8 +96,8 @@ class Profile:
     width: int = 128
     sft: dict = field(default_factory=dict)  # sft trainer config (model/output/dataset/eval filled in)
     grpo: dict = field(default_factory=dict)  # grpo trainer config (same)
-    rewards: str = "tiny"
-    shuffled_rewards: str = "tiny-shuffled"
+    rewards: str | list = "tiny"  # a reward preset or a GRPO config reward list
+    shuffled_rewards: str | list = field(default_factory=lambda: [{"shuffled_pairing": 1.0}, {"format": 0.1}])
     sft_steps: int = 600
     grpo_steps: int = 20
     saves: int = 2  # checkpoints (= evaluations) per stage
@@ -145,7 +146,8 @@ def full_profile(model: str = "Qwen/Qwen2.5-VL-7B-Instruct") -> Profile:
              "trl": dict(gpu)},
         grpo={"num_generations": 8, "per_device_batch_size": 4, "gradient_accumulation_steps": 2, "beta": 0.04,
               "temperature": 1.0, "max_completion_length": 2048, "lr": 1e-6, "logging_steps": 1, "trl": dict(gpu)},
-        rewards="geo-r1-released", shuffled_rewards="geo-r1-shuffled", sft_steps=2000, grpo_steps=1000, saves=4,
+        rewards="geo-r1-released",
+        shuffled_rewards=[{"shuffled_accuracy": 1.0}, {"format": 1.0}, {"length": 1.0}, {"repetition": 1.0}], sft_steps=2000, grpo_steps=1000, saves=4,
         eval_limit=500, eval_max_tokens=2048, eval_batch_size="auto")
 
 
@@ -645,11 +647,12 @@ def dry_run(prof: Profile, out: Path, seeds: list[int]) -> list[tuple[str, str, 
                 check_trl_keys(cfg)
                 what = f"{kind}: {cfg.max_steps} steps, lr {cfg.lr}, batch {cfg.per_device_batch_size}"
                 if kind == "grpo":
-                    preset, _ = reward_spec(cfg.rewards)
-                    pairs = reg.reward_preset(preset)
+                    preset, pairs = reward_spec(cfg.rewards)
+                    if preset is not None:
+                        pairs = reg.reward_preset(preset)
                     for rname, _w in pairs:
                         reg.reward(rname)
-                    what += f", rewards {preset} = " + " + ".join(f"{w:g} {n}" for n, w in pairs)
+                    what += f", rewards {preset or 'list'} = " + " + ".join(f"{w:g} {n}" for n, w in pairs)
                 if name == "sft_more" and not prof.sft_more_steps:
                     what += " (steps set at run time: equal wall time to the grpo arm)"
                 return what
