@@ -315,7 +315,8 @@ def run_seed(prof: Profile, out: Path, seed: int, mixture: Path, say=print) -> d
             cfgs = stage_configs(prof, out, seed, model, mixture, sft_more_steps=_sft_more_steps(prof, sd))
         t0 = time.perf_counter()
         say(f"[study] seed {seed}: {name} ({cfgs[name]['max_steps']} steps)")
-        summary = reg.trainer(kind).train(cfgs[name], resume=True)
+        resume = Path(cfgs[name]["output_dir"]).is_dir()  # an interrupted stage continues from its checkpoint
+        summary = reg.trainer(kind).train(cfgs[name], resume=resume)
         _finish(sd, name, {"stage": name, "steps": summary["global_step"], "seconds": round(time.perf_counter() - t0, 1),
                            "train_seconds": round(_train_seconds(summary), 1), "config": cfgs[name],
                            "eval_seconds": round(sum(float(e.get("seconds") or 0) for e in summary["evaluated"]), 1)})
@@ -470,8 +471,7 @@ def summarize(prof: Profile, out: Path, seeds: list[int], started: float | None 
 
 
 def _settings(prof: Profile) -> dict:
-    d = asdict(prof)
-    return d
+    return asdict(prof)
 
 
 def _plot(prof: Profile, out: Path, curves: dict, tasks: dict) -> str | None:
@@ -486,7 +486,7 @@ def _plot(prof: Profile, out: Path, curves: dict, tasks: dict) -> str | None:
         if not data:
             return None
         # every arm line starts at the SFT end, so the arms fan out from one shared point
-        for t, arms in data.items():
+        for arms in data.values():
             if "sft" in arms and arms["sft"]:
                 start = max(arms["sft"], key=lambda p: p["step"])
                 for arm in ARMS:
