@@ -6,8 +6,8 @@
     geobench study transfer [--seeds 0,1,2] [--out DIR] [--dry-run]
 
 The parts: `config` (YAML -> TrainConfig), `checkpoints`, `callbacks` (processor, eval-on-save, JSONL log),
-`run` (what both trainers share), `sft`, `grpo`, `demo`, `commands`, `study` (the transfer experiment),
-`study_command` (its CLI), `shuffled` (the study's uninformative control reward). This module only registers: the trainer
+`run` (what both trainers share), `sft`, `grpo`, `demo`, `commands`, `study*` (the transfer experiment,
+`geobench study transfer`), `shuffled` (the study's uninformative control reward). This module only registers: the trainer
 classes as "module:attr" references (imported on first lookup, so `geobench --help` imports no TRL) and the
 commands.
 """
