@@ -53,8 +53,7 @@ def cue_links(prof: Profile, cue: str = "climate", limit: int | None = None) -> 
                               "geoscore_with_cue": round(g1, 4), "lat_error_deg_without_cue": round(l0, 1),
                               "lat_error_deg_with_cue": round(l1, 1)}
     try:
-        scene = task_from_spec(reg, scene_f.task, scene_f.scaffold_args if scene_f.scaffold_args is not None
-                               else scene_f.task_args)
+        scene = task_from_spec(reg, scene_f.task, None)  # the whole train split: more images per question
         sdocs = list(scene.docs("train", limit))
     except Exception:  # noqa: BLE001
         sdocs = []
