@@ -150,29 +150,63 @@ def _settings(prof: Profile) -> dict:
     return asdict(prof)
 
 
-def _plot(prof: Profile, out: Path, curves: dict, tasks: dict) -> str | None:
-    """One panel per eval task, one line per arm (the SFT stage drawn as "sft"), 95 % bands."""
-    try:
-        from geobench import plots
+def _positions(arms: dict, prof: Profile) -> tuple[dict, dict]:
+    """x -> an evenly spaced plot position (SFT checkpoints, then the arms' checkpoints: the short arm stage
+    gets as much room as the SFT stage) and its tick label."""
+    sft = sorted({p["x"] for p in arms.get("sft", [])})
+    end = sft[-1] if sft else 0
+    arm_x = sorted({p["x"] for a in ARMS for p in arms.get(a, [])} - set(sft))
+    pos = {x: i - len(sft) + 1 for i, x in enumerate(sft)}
+    labels = {x: str(x) for x in sft}
+    for x in arm_x:
+        pos[x] = (x - end) / prof.grpo_steps * prof.saves
+        labels[x] = f"+{x - end}"
+    return pos, labels
 
-        data = {f"{t} ({tasks[t]['metric']})": {arm: [{"step": p["x"], "value": p["value"], "lo": p["lo"],
-                                                        "hi": p["hi"]} for p in pts]
-                                                 for arm, pts in arms.items()}
-                for t, arms in curves.items() if arms}
-        if not data:
+
+def _plot(prof: Profile, out: Path, curves: dict, tasks: dict) -> str | None:
+    """One panel per eval task, one line per arm (the SFT stage drawn as "sft", every arm starting at its end),
+    95 % bands, the y axis fitted to the data (GeoScores are small). matplotlib directly: the core's
+    `plots.checkpoint_curves` fixes the y axis to 0..1."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=True)
+        import matplotlib.pyplot as plt
+
+        panels = [t for t, arms in curves.items() if arms]
+        if not panels:
             return None
-        # every arm line starts at the SFT end, so the arms fan out from one shared point
-        for arms in data.values():
-            if "sft" in arms and arms["sft"]:
-                start = max(arms["sft"], key=lambda p: p["step"])
-                for arm in ARMS:
-                    if arm in arms:
-                        arms[arm] = [start, *arms[arm]]
-        chance = {f"{t} ({v['metric']})": v["chance"] for t, v in tasks.items() if v.get("chance")}
-        png = plots.checkpoint_curves(data, out / "study_transfer.png",
-                                      f"geobench study transfer ({prof.name}): score by step, mean of seeds, "
-                                      "95% item-bootstrap band; sft_more at the grpo-equivalent step",
-                                      chance=chance)
+        fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.4), squeeze=False)
+        colours = {"sft": "C0", "grpo": "C1", "grpo_shuffled": "C2", "sft_more": "C3"}
+        for ax, t in zip(axes.flat, panels, strict=False):
+            arms = curves[t]
+            start = max(arms["sft"], key=lambda p: p["x"]) if arms.get("sft") else None
+            pos, labels = _positions(arms, prof)
+            for arm in ("sft", *ARMS):
+                pts = sorted(arms.get(arm, []), key=lambda p: p["x"])
+                if start is not None and arm != "sft" and pts:
+                    pts = [start, *pts]
+                if not pts:
+                    continue
+                xs = [pos[p["x"]] for p in pts]
+                ax.plot(xs, [p["value"] for p in pts], marker="o", markersize=3, color=colours[arm], label=arm)
+                if all(math.isfinite(p["lo"]) and math.isfinite(p["hi"]) for p in pts):
+                    ax.fill_between(xs, [p["lo"] for p in pts], [p["hi"] for p in pts], color=colours[arm], alpha=0.12)
+            if start is not None:
+                ax.axvline(pos[start["x"]], color="grey", linewidth=0.8, linestyle=":")
+            ax.set_xticks(list(pos.values()), [labels[x] for x in pos], fontsize=7)
+            if tasks[t].get("chance"):
+                ax.axhline(tasks[t]["chance"], color="tab:red", linestyle="--", linewidth=1, label="chance")
+            ax.set(title=f"{t} ({tasks[t]['metric']})", xlabel="checkpoint (SFT step, then SFT + arm step)")
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=7)
+        fig.suptitle(f"geobench study transfer ({prof.name}): mean of seeds, 95% item-bootstrap band; "
+                     "sft_more drawn at the grpo-equivalent step (equal wall time)", fontsize=9)
+        fig.tight_layout()
+        png = out / "study_transfer.png"
+        fig.savefig(png, dpi=110)
+        plt.close(fig)
         return str(png)
     except Exception as e:  # noqa: BLE001 - plotting must not lose a finished study
         import warnings
