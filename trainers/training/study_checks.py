@@ -15,11 +15,11 @@ from geobench.trainers.training.study_profiles import Profile, scaffold_args, st
 def cue_links(prof: Profile, cue: str = "climate", limit: int | None = None) -> dict:
     """What the cross-view cue (the toy's `climate`: land cover in the tile, sky and ground colour in the
     street view) tells about the other tasks' answers, from their *train* docs' metadata (no model):
-    - geolocation: the geoscore of always answering the train mean point of the image's climate, against
+    - geolocation: the GeoScore (0..5000, as the task scores it) of always answering the train mean point of the image's climate, against
       the single best guess without the cue (the overall mean point);
     - scene, per question: accuracy of the majority answer given the cue, against the majority answer overall.
     Only for tasks whose docs carry the cue (the toy tasks)."""
-    from geobench.geo import haversine_km
+    from geobench.geo import geoscore, haversine_km
     from geobench.selection import task_from_spec
 
     reg = plugin_manager.registry()
@@ -40,7 +40,7 @@ def cue_links(prof: Profile, cue: str = "climate", limit: int | None = None) -> 
             return math.degrees(math.atan2(v[2], math.hypot(v[0], v[1]))), math.degrees(math.atan2(v[1], v[0]))
 
         def score(ds, point_of):
-            g = [math.exp(-float(haversine_km(float(d.fields["lat"]), float(d.fields["lon"]), *point_of(d))) / 1492.7)
+            g = [float(geoscore(haversine_km(float(d.fields["lat"]), float(d.fields["lon"]), *point_of(d))))
                  for d in ds]
             lat_err = [abs(float(d.fields["lat"]) - point_of(d)[0]) for d in ds]
             return sum(g) / len(g), sum(lat_err) / len(lat_err)
@@ -49,8 +49,8 @@ def cue_links(prof: Profile, cue: str = "climate", limit: int | None = None) -> 
         by = {c: mean_point([d for d in docs if d.fields[cue] == c]) for c in sorted({d.fields[cue] for d in docs})}
         g0, l0 = score(docs, lambda d: overall)
         g1, l1 = score(docs, lambda d: by[d.fields[cue]])
-        out["geolocation"] = {"task": geo_f.task, "n": len(docs), "geoscore_without_cue": round(g0, 4),
-                              "geoscore_with_cue": round(g1, 4), "lat_error_deg_without_cue": round(l0, 1),
+        out["geolocation"] = {"task": geo_f.task, "n": len(docs), "geoscore_without_cue": round(g0, 1),
+                              "geoscore_with_cue": round(g1, 1), "lat_error_deg_without_cue": round(l0, 1),
                               "lat_error_deg_with_cue": round(l1, 1)}
     try:
         scene = task_from_spec(reg, scene_f.task, None)  # the whole train split: more images per question
