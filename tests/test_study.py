@@ -137,9 +137,24 @@ def test_summary_schema(tmp_path):
             assert ba["before"] == s["before_after"][t]["grpo"]["before"]  # one shared starting point
         assert set(s["transfer"][t]) == {"grpo_minus_sft_more", "grpo_minus_grpo_shuffled"}
         assert s["verdict"][t] in ("seen", "not seen", "not distinguishable")
+    assert s["cue_read"] == {}  # no truth given: no cue reads
     assert json.loads((out / "summary.json").read_text())["verdict"] == s["verdict"]
     if s.get("plot"):
         assert (out / "study_transfer.png").is_file()
+
+
+def test_cue_read_scores_the_first_word_of_the_think(tmp_path):
+    from geobench.trainers.training.study_summary import cue_read
+
+    assert cue_read("<think>polar; A: dry, no</think><answer>A</answer>", "polar") == 1.0
+    assert cue_read("<think>Tropical coast flat city; boats</think><answer>yes</answer>", "tropical") == 1.0
+    assert cue_read("<think>dry coast rural; ...</think>", "temperate") == 0.0
+    assert cue_read("no think at all", "dry") == 0.0
+    prof, out = _fake_study(tmp_path, seeds=(0,), n=8)
+    truth = {"geoloc_toy": {f"d{i}": "polar" for i in range(8)}}
+    s = st.summarize(prof, out, [0], truth=truth)  # the fake completions are empty: every read is wrong
+    assert set(s["cue_read"]) == {"geoloc_toy"}
+    assert s["cue_read"]["geoloc_toy"]["before_after"]["grpo"]["after"]["value"] == 0.0
 
 
 def test_verdict_rule(tmp_path):

@@ -44,6 +44,9 @@ summary.json (schema "geobench.study.transfer/1"):
     verdict             {task: "seen" | "not seen" | "not distinguishable"}: seen = grpo beats both controls
                         (interval above 0), not seen = a control beats grpo (interval below 0), else not
                         distinguishable
+    cue_read            {task: {"before_after", "transfer"}} as above, for the *cue read*: whether the think
+                        opens with the ground view's true climate (toy tasks; `study_summary.cue_read`), i.e.
+                        whether the perception the cross-view reward sharpens moved in each task's own reasoning
     cue_links           what the cross-view cue (climate) tells about each task's answers (`cue_links`)
     plot, seconds
 """
@@ -62,7 +65,7 @@ from pathlib import Path
 from geobench import cli, plugin_manager
 from geobench.atomic import atomic_write
 from geobench.errors import GeobenchError
-from geobench.trainers.training.study_checks import cue_links, dry_run  # noqa: F401 - public here too
+from geobench.trainers.training.study_checks import cue_links, cue_truth, dry_run  # noqa: F401 - public here too
 from geobench.trainers.training.study_profiles import (  # noqa: F401 - public here too
     ARM_TEXT,
     ARMS,
@@ -180,8 +183,9 @@ def run_study(profile: Profile, out: str | os.PathLike, seeds: list[int], say=pr
     else:
         atomic_write(out / "study.json", json.dumps({"schema": SCHEMA, "profile": asdict(profile)}, indent=2) + "\n")
     mixture = build_data(profile, out / "data", say)
-    cue = cue_links(profile) if profile.name == "toy" else {}
+    links = cue_links(profile) if profile.name == "toy" else {}
+    truth = cue_truth(profile) if profile.name == "toy" else {}
     for s in seeds:
         run_seed(profile, out, s, mixture, say)
-        summarize(profile, out, seeds, started, cue)  # a partial summary after every seed
-    return summarize(profile, out, seeds, started, cue)
+        summarize(profile, out, seeds, started, links, truth)  # a partial summary after every seed
+    return summarize(profile, out, seeds, started, links, truth)

@@ -166,3 +166,39 @@ def dry_run(prof: Profile, out: Path, seeds: list[int]) -> list[tuple[str, str, 
                      "no CUDA device here: the full profile needs GPUs to run (the dry run needs none)"
                      if not have else "CUDA available"))
     return rows
+
+
+def cue_truth(prof: Profile, cue: str = "climate") -> dict[str, dict[str, str]]:
+    """{eval task: {doc_id: the ground view's true cue value}} for the toy eval tasks, so the summary can
+    score whether a think names the cue right (`study_summary.cue_read`): cross-view from the true tile's
+    attributes, geolocation from the doc's metadata, scene from the image's climate question (images without
+    one in the test split are left out). Empty for tasks that carry no such metadata (real benchmarks)."""
+    from geobench.selection import task_from_spec
+
+    reg = plugin_manager.registry()
+    out: dict[str, dict[str, str]] = {}
+    for fam, f in prof.families.items():
+        try:
+            task = task_from_spec(reg, f.task, f.task_args or None)
+            docs = list(task.docs("test", prof.eval_limit))
+        except Exception:  # noqa: BLE001 - no data or no such metadata: no cue reads for this task
+            continue
+        known: dict[str, str] = {}
+        if fam == "crossview":
+            for d in docs:
+                true = next((c for c in d.fields.get("candidates") or [] if c.get("true")), None)
+                if true and (true.get("attributes") or {}).get(cue):
+                    known[str(d.id)] = str(true["attributes"][cue])
+        elif fam == "geolocation":
+            known = {str(d.id): str(d.fields[cue]) for d in docs if d.fields.get(cue)}
+        elif fam == "scene":
+            try:
+                full = list(task_from_spec(reg, f.task, None).docs("test"))
+            except Exception:  # noqa: BLE001
+                full = []
+            by_image = {d.fields.get("image_id"): str(d.fields["answer"]) for d in full
+                        if d.fields.get("question_key") == cue}
+            known = {str(d.id): by_image[d.fields.get("image_id")] for d in docs if d.fields.get("image_id") in by_image}
+        if known:
+            out[f.task] = known
+    return out

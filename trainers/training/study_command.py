@@ -37,6 +37,10 @@ def format_table(summary: dict) -> str:
             lines.append(f"{task:14s} {metric:9s} {name:26s} {d['value']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]")
         if task in summary["verdict"]:
             lines.append(f"{task:14s} verdict: {summary['verdict'][task]}")
+    for task, d in (summary.get("cue_read") or {}).items():
+        for arm, ba in d["before_after"].items():
+            lines.append(f"{task:14s} {'cue read':9s} {arm:14s} before {iv(ba['before'])}  after {iv(ba['after'])}  "
+                         f"change {ba['delta']['value']:+.3f} [{ba['delta']['lo']:+.3f}, {ba['delta']['hi']:+.3f}]")
     if summary.get("plot"):
         lines.append(f"plot: {summary['plot']}")
     return "\n".join(lines)
@@ -76,7 +80,9 @@ def add_study_command(cli: click.Group) -> None:
         seed_list = _seeds(seeds)
         if summary_only:
             prof = st.load_profile(out)
-            summary = st.summarize(prof, Path(out), seed_list, cue=st.cue_links(prof) if prof.name == "toy" else {})
+            toy = prof.name == "toy"
+            summary = st.summarize(prof, Path(out), seed_list, cue_links=st.cue_links(prof) if toy else {},
+                                   truth=st.cue_truth(prof) if toy else {})
         else:
             prof = st.make_profile(profile, model, sft_steps=sft_steps, grpo_steps=grpo_steps, saves=saves,
                                    eval_limit=eval_limit, sft_more_steps=sft_more_steps)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -16,6 +17,7 @@ from geobench.trainers.training.study_profiles import ARM_TEXT, ARMS, SCHEMA, Pr
 
 
 def _samples(results: Path, run: str, task: str) -> dict[str, dict] | None:
+    """doc_id -> {"metrics", "completion"} of one evaluation's samples file (None: not evaluated)."""
     p = results / run / f"samples_{task}.jsonl"
     if not p.is_file():
         return None
@@ -23,13 +25,25 @@ def _samples(results: Path, run: str, task: str) -> dict[str, dict] | None:
     for line in p.read_text(encoding="utf-8").splitlines():
         if line.strip():
             row = json.loads(line)
-            out[str(row["doc_id"])] = row.get("metrics") or {}
+            out[str(row["doc_id"])] = {"metrics": row.get("metrics") or {}, "completion": row.get("completion") or ""}
     return out
 
 
-def seed_points(prof: Profile, out: Path, seed: int) -> tuple[list[dict], dict[tuple, dict[str, float]]]:
+_FIRST_WORD = re.compile(r"<think>\s*([A-Za-z]+)")
+
+
+def cue_read(completion: str, truth: str) -> float:
+    """1.0 when the think opens with the true cue value (every toy template names the ground view's climate
+    first), else 0.0."""
+    m = _FIRST_WORD.match(completion.strip())
+    return float(bool(m) and m.group(1).lower() == truth.lower())
+
+
+def seed_points(prof: Profile, out: Path, seed: int, truth: dict | None = None
+                ) -> tuple[list[dict], dict[tuple, dict[str, float]]]:
     """Per checkpoint and eval task of one seed: the point records and the per-item primary metric values
-    {(arm, x, task): {doc_id: value}}. Reads the run folders the eval-on-save callback wrote."""
+    {(arm, x, task): {doc_id: value}}; with `truth` ({task: {doc_id: cue value}}) also the cue reads under
+    (arm, x, "cue:" + task). Reads the run folders the eval-on-save callback wrote."""
     sd = out / f"seed-{seed}"
     results = sd / "results"
     stages = {n: stage_done(sd, n) for n in ("sft", *ARMS)}
@@ -54,8 +68,12 @@ def seed_points(prof: Profile, out: Path, seed: int) -> tuple[list[dict], dict[t
                 s = _samples(results, f"{info['config']['run_name']}-step{step}", fam.task)
                 if s is None:
                     continue
-                vals = {d: float(m.get(fam.metric, 0.0) or 0.0) for d, m in s.items()}
+                vals = {d: float(r["metrics"].get(fam.metric, 0.0) or 0.0) for d, r in s.items()}
                 items[(arm, x, fam.task)] = vals
+                known = (truth or {}).get(fam.task) or {}
+                if known:
+                    items[(arm, x, f"cue:{fam.task}")] = {d: cue_read(r["completion"], known[d])
+                                                          for d, r in s.items() if d in known}
                 points.append({"arm": arm, "step": step, "x": x, "task": fam.task, "metric": fam.metric,
                                "value": sum(vals.values()) / max(1, len(vals)), "n": len(vals)})
     return points, items
@@ -81,11 +99,11 @@ def _aligned(per_seed: list[dict[str, float]]) -> list[list[float]]:
 
 
 def summarize(prof: Profile, out: Path, seeds: list[int], started: float | None = None,
-              cue: dict | None = None) -> dict:
+              cue_links: dict | None = None, truth: dict | None = None) -> dict:
     """Collect every seed's evaluations into the summary (schema in the module docstring) and draw the plot."""
     per_seed, items = {}, {}
     for s in seeds:
-        pts, its = seed_points(prof, out, s)
+        pts, its = seed_points(prof, out, s, truth)
         sd = out / f"seed-{s}"
         stages = {n: stage_done(sd, n) for n in ("sft", *ARMS)}
         per_seed[str(s)] = {"sft_steps": (stages["sft"] or {}).get("steps"),
@@ -107,43 +125,56 @@ def summarize(prof: Profile, out: Path, seeds: list[int], started: float | None 
                 if not m or not m[0]:
                     continue
                 curves[t].setdefault(arm, []).append({"x": x, **_boot(m), "n_seeds": len(m), "n_items": len(m[0])})
-    before_after: dict[str, dict] = {t: {} for t in tasks}
-    transfer: dict[str, dict] = {t: {} for t in tasks}
+    before_after: dict[str, dict] = {}
+    transfer: dict[str, dict] = {}
     verdict: dict[str, str] = {}
+    cue: dict[str, dict] = {}
     for t in tasks:
-        last: dict[str, dict[int, dict]] = {}
-        for s in done:
-            sft_x = max(x for (a, x, tt) in items[s] if a == "sft" and tt == t)
-            last.setdefault("before", {})[s] = items[s][("sft", sft_x, t)]
-            for arm in ARMS:
-                ax = max(x for (a, x, tt) in items[s] if a == arm and tt == t)
-                last.setdefault(arm, {})[s] = items[s][(arm, ax, t)]
         if not done:
-            continue
-        before = _aligned([last["before"][s] for s in done])
-        for arm in ARMS:
-            after = _aligned([last[arm][s] for s in done])
-            delta = [[a - b for a, b in zip(ra, rb, strict=True)] for ra, rb in zip(after, before, strict=True)]
-            before_after[t][arm] = {"before": _boot(before), "after": _boot(after), "delta": _boot(delta),
-                                    "per_seed_delta": [sum(r) / len(r) for r in delta]}
-        g = _aligned([last["grpo"][s] for s in done])
-        for ctl in ("sft_more", "grpo_shuffled"):
-            c = _aligned([last[ctl][s] for s in done])
-            diff = [[a - b for a, b in zip(ra, rb, strict=True)] for ra, rb in zip(g, c, strict=True)]
-            transfer[t][f"grpo_minus_{ctl}"] = {**_boot(diff), "per_seed": [sum(r) / len(r) for r in diff]}
+            break
+        before_after[t], transfer[t] = _compare(items, done, t)
         lo = [transfer[t][f"grpo_minus_{c}"]["lo"] for c in ("sft_more", "grpo_shuffled")]
         hi = [transfer[t][f"grpo_minus_{c}"]["hi"] for c in ("sft_more", "grpo_shuffled")]
         verdict[t] = "seen" if all(v > 0 for v in lo) else "not seen" if any(v < 0 for v in hi) \
             else "not distinguishable"
+        if all(("sft", x, f"cue:{t}") in items[s] for s in done for (a, x, tt) in items[s] if a == "sft" and tt == t):
+            ba, tr = _compare(items, done, f"cue:{t}")
+            cue[t] = {"before_after": ba, "transfer": tr}
     summary = {"schema": SCHEMA, "study": "transfer", "profile": prof.name, "model": prof.model, "out": str(out),
                "seeds": seeds, "seeds_done": done, "settings": _settings(prof), "tasks": tasks,
                "arms": dict(ARM_TEXT), "per_seed": per_seed, "curves": curves, "before_after": before_after,
-               "transfer": transfer, "verdict": verdict, "cue_links": cue or {}}
+               "transfer": transfer, "verdict": verdict, "cue_read": cue, "cue_links": cue_links or {}}
     summary["plot"] = _plot(prof, out, curves, tasks)
     if started is not None:
         summary["seconds"] = round(time.perf_counter() - started, 1)
     atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _compare(items: dict, done: list[int], t: str) -> tuple[dict, dict]:
+    """For items key `t`: per arm the SFT end (before) against the arm's last checkpoint (after), and grpo
+    against each control at the last checkpoints, paired by item and seed."""
+    last: dict[str, dict[int, dict]] = {}
+    for s in done:
+        sft_x = max(x for (a, x, tt) in items[s] if a == "sft" and tt == t)
+        last.setdefault("before", {})[s] = items[s][("sft", sft_x, t)]
+        for arm in ARMS:
+            ax = max(x for (a, x, tt) in items[s] if a == arm and tt == t)
+            last.setdefault(arm, {})[s] = items[s][(arm, ax, t)]
+    before = _aligned([last["before"][s] for s in done])
+    before_after = {}
+    for arm in ARMS:
+        after = _aligned([last[arm][s] for s in done])
+        delta = [[a - b for a, b in zip(ra, rb, strict=True)] for ra, rb in zip(after, before, strict=True)]
+        before_after[arm] = {"before": _boot(before), "after": _boot(after), "delta": _boot(delta),
+                             "per_seed_delta": [sum(r) / len(r) for r in delta]}
+    transfer = {}
+    g = _aligned([last["grpo"][s] for s in done])
+    for ctl in ("sft_more", "grpo_shuffled"):
+        c = _aligned([last[ctl][s] for s in done])
+        diff = [[a - b for a, b in zip(ra, rb, strict=True)] for ra, rb in zip(g, c, strict=True)]
+        transfer[f"grpo_minus_{ctl}"] = {**_boot(diff), "per_seed": [sum(r) / len(r) for r in diff]}
+    return before_after, transfer
 
 
 def _settings(prof: Profile) -> dict:
