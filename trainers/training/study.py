@@ -183,8 +183,8 @@ def run_study(profile: Profile, out: str | os.PathLike, seeds: list[int], say=pr
     else:
         atomic_write(out / "study.json", json.dumps({"schema": SCHEMA, "profile": asdict(profile)}, indent=2) + "\n")
     mixture = build_data(profile, out / "data", say)
-    links = cue_links(profile) if profile.name == "toy" else {}
-    truth = cue_truth(profile) if profile.name == "toy" else {}
+    links = cue_links(profile, profile.cue) if profile.name == "toy" else {}
+    truth = cue_truth(profile, profile.cue) if profile.name == "toy" else {}
     for s in seeds:
         run_seed(profile, out, s, mixture, say)
         summarize(profile, out, seeds, started, links, truth)  # a partial summary after every seed

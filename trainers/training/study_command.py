@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from geobench.args import parse_kv
 from geobench.errors import GeobenchError
 
 
@@ -65,11 +66,15 @@ def add_study_command(cli: click.Group) -> None:
     @click.option("--eval-limit", type=int, default=None, help="Test documents per eval task and checkpoint.")
     @click.option("--sft-more-steps", type=int, default=None,
                   help="Fix the continued-SFT control's steps (default: equal wall time to the grpo arm).")
+    @click.option("--crossview-args", default=None,
+                  help="k=v,... over the cross-view task's args (toy default difficulty=easy,differ_in=climate,k=4).")
+    @click.option("--cue", default=None, help="The cross-view attribute the think names and the cue read checks "
+                                              "(toy default climate; e.g. settlement with differ_in=settlement,k=3).")
     @click.option("--dry-run", is_flag=True, help="Check every stage (configs, tasks, rewards, model, data) and exit.")
     @click.option("--summary-only", is_flag=True, help="Only (re)collect summary.json and the plot from --out.")
     @click.option("--json", "as_json", is_flag=True, help="Print the summary JSON instead of the table.")
-    def transfer(out, seeds, profile, model, sft_steps, grpo_steps, saves, eval_limit, sft_more_steps, dry_run,
-                 summary_only, as_json):
+    def transfer(out, seeds, profile, model, sft_steps, grpo_steps, saves, eval_limit, sft_more_steps, crossview_args,
+                 cue, dry_run, summary_only, as_json):
         """Does GRPO on cross-view pairing lift geolocation and scene reasoning? SFT on the three families'
         scaffolding mixture, then three arms from the same SFT end: GRPO (real reward), GRPO (shuffled reward),
         continued SFT at equal wall time; every checkpoint evaluated on the three eval tasks."""
@@ -81,11 +86,12 @@ def add_study_command(cli: click.Group) -> None:
         if summary_only:
             prof = st.load_profile(out)
             toy = prof.name == "toy"
-            summary = st.summarize(prof, Path(out), seed_list, cue_links=st.cue_links(prof) if toy else {},
-                                   truth=st.cue_truth(prof) if toy else {})
+            summary = st.summarize(prof, Path(out), seed_list, cue_links=st.cue_links(prof, prof.cue) if toy else {},
+                                   truth=st.cue_truth(prof, prof.cue) if toy else {})
         else:
             prof = st.make_profile(profile, model, sft_steps=sft_steps, grpo_steps=grpo_steps, saves=saves,
-                                   eval_limit=eval_limit, sft_more_steps=sft_more_steps)
+                                   eval_limit=eval_limit, sft_more_steps=sft_more_steps, cue=cue,
+                                   crossview_args=parse_kv(crossview_args, "--crossview-args"))
             if dry_run:
                 rows = st.dry_run(prof, Path(out), seed_list)
                 for stage, status, what in rows:

@@ -55,6 +55,7 @@ class Profile:
     eval_max_tokens: int = 80
     eval_batch_size: int | str = 16
     sft_more_steps: int | None = None  # None: equal wall time (measured)
+    cue: str = "climate"  # the cross-view attribute the scaffolded think names and the cue read checks
 
 
 def toy_profile() -> Profile:
@@ -111,6 +112,16 @@ def make_profile(name: str = "toy", model: str | None = None, **overrides: Any) 
     prof = PROFILES[name]() if model is None or name == "toy" else PROFILES[name](model)
     if model is not None:
         prof.model = model
+    cue, cv_args = overrides.pop("cue", None), overrides.pop("crossview_args", None)
+    if cv_args:
+        cv = prof.families["crossview"]
+        cv.task_args = {**cv.task_args, **cv_args}
+        if cv.chance is not None and "k" in cv_args:
+            cv.chance = 1.0 / int(cv_args["k"])
+    if cue:
+        prof.cue = cue
+        if prof.families["crossview"].cues:
+            prof.families["crossview"].cues = cue
     for k, v in overrides.items():
         if v is not None:
             if not hasattr(prof, k):

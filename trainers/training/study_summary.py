@@ -29,14 +29,16 @@ def _samples(results: Path, run: str, task: str) -> dict[str, dict] | None:
     return out
 
 
-_FIRST_WORD = re.compile(r"<think>\s*([A-Za-z]+)")
+_FIRST_PART = re.compile(r"<think>([^;<]*)")
+CUE_WORDS = {"big_city": "city", "small_town": "town"}  # the scaffold templates' words for attribute values
 
 
 def cue_read(completion: str, truth: str) -> float:
-    """1.0 when the think opens with the true cue value (every toy template names the ground view's climate
-    first), else 0.0."""
-    m = _FIRST_WORD.match(completion.strip())
-    return float(bool(m) and m.group(1).lower() == truth.lower())
+    """1.0 when the think's first part (up to the first ";") names the true cue value: every toy template
+    opens with the ground view's attributes ("dry coast rural; ...", "polar; A: ..."), else 0.0."""
+    m = _FIRST_PART.match(completion.strip())
+    words = m.group(1).lower().split() if m else []
+    return float(CUE_WORDS.get(truth.lower(), truth.lower()) in words)
 
 
 def seed_points(prof: Profile, out: Path, seed: int, truth: dict | None = None
