@@ -20,10 +20,10 @@ stage continues from its last complete checkpoint (the trainers' resume); evalua
 not redone. Rerunning the same command picks up where it stopped; `--seeds` adds seeds to a study.
 
 The parts: `study_profiles` (settings, stage configs, stage records), this module (the runner),
-`study_summary` (the numbers, summary.json, the plot), `study_checks` (cue links, dry run), `study_command`
-(the CLI), `shuffled` (the control's reward). Only public machinery: `geobench.evaluate` through the trainers' eval-on-save callback, the `geobench scaffold`
-command (the scaffold plugin, reached through the core CLI, as `geobench demo` does), the `sft`/`grpo`
-trainers from the registry, `geobench.stats`, `geobench.plots`.
+`study_summary` (the numbers, summary.json, the plot), `study_checks` (cue links, cue truth, dry run),
+`study_command` (the CLI), `shuffled` (the control's reward). Only public machinery: `geobench.evaluate`
+through the trainers' eval-on-save callback, the `geobench scaffold` command (the scaffold plugin, reached
+through the core CLI, as `geobench demo` does), the `sft`/`grpo` trainers from the registry, `geobench.stats`.
 
 summary.json (schema "geobench.study.transfer/1"):
     schema, study ("transfer"), profile, model, out, seeds (asked), seeds_done (all stages finished),
@@ -45,7 +45,7 @@ summary.json (schema "geobench.study.transfer/1"):
                         (interval above 0), not seen = a control beats grpo (interval below 0), else not
                         distinguishable
     cue_read            {task: {"before_after", "transfer"}} as above, for the *cue read*: whether the think
-                        opens with the ground view's true climate (toy tasks; `study_summary.cue_read`), i.e.
+                        opens with the ground view's true cue value (toy tasks; `study_summary.cue_read`), i.e.
                         whether the perception the cross-view reward sharpens moved in each task's own reasoning
     cue_links           what the cross-view cue (climate) tells about each task's answers (`cue_links`)
     plot, seconds
@@ -152,9 +152,11 @@ def run_seed(prof: Profile, out: Path, seed: int, mixture: Path, say=print) -> d
         say(f"[study] seed {seed}: {name} ({cfgs[name]['max_steps']} steps)")
         resume = Path(cfgs[name]["output_dir"]).is_dir()  # an interrupted stage continues from its checkpoint
         summary = reg.trainer(kind).train(cfgs[name], resume=resume)
-        finish_stage(sd, name, {"stage": name, "steps": summary["global_step"], "seconds": round(time.perf_counter() - t0, 1),
-                           "train_seconds": round(_train_seconds(summary), 1), "config": cfgs[name],
-                           "eval_seconds": round(sum(float(e.get("seconds") or 0) for e in summary["evaluated"]), 1)})
+        evals = sum(float(e.get("seconds") or 0) for e in summary["evaluated"])
+        finish_stage(sd, name, {"stage": name, "steps": summary["global_step"],
+                                "seconds": round(time.perf_counter() - t0, 1),
+                                "train_seconds": round(_train_seconds(summary), 1), "eval_seconds": round(evals, 1),
+                                "config": cfgs[name]})
         say(f"[study] seed {seed}: {name} done in {time.perf_counter() - t0:.0f} s")
     return {n: stage_done(sd, n) for n in ("sft", *ARMS)}
 
