@@ -89,7 +89,8 @@ def dry_run(prof: Profile, out: Path, seeds: list[int]) -> list[tuple[str, str, 
 
     from geobench import modelspec
     from geobench.selection import task_from_spec
-    from geobench.trainers.training.config import check_trl_keys, from_dict, reward_spec
+    from geobench.trainers.training.config import from_dict, reward_spec
+    from geobench.trainers.training.config_checks import check_trl_keys
 
     reg = plugin_manager.registry()
     rows: list[tuple[str, str, str]] = []
