@@ -58,6 +58,13 @@ def test_demo_runs_every_stage(tmp_path, session_home):
     assert losses[-1] < 0.5 * losses[0], losses
     assert (out / "sft" / "checkpoint-80" / "model.safetensors").is_file()
     assert (out / "grpo" / "train_log.jsonl").is_file()
+    # the report: every checkpoint's samples, a map of the geolocation task, base against the final GRPO model
+    report = out / "report"
+    for run in ("demo-base", "demo-sft-step40", "demo-sft-step80", "demo-grpo-step1", "demo-grpo-step2"):
+        assert (report / f"samples-{run}-crossview_toy.html").is_file(), run
+    assert (report / "geoloc_map_geoloc_toy.png").is_file()
+    assert (report / "compare-demo-base-vs-demo-grpo-step2-crossview_toy.html").is_file()
+    assert (report / "compare-demo-base-vs-demo-grpo-step2-final-geoloc_toy.html").is_file()
 
 
 def test_demo_refuses_a_used_folder_and_bad_values(tmp_path):

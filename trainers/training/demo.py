@@ -2,7 +2,8 @@
 
     build the toy world and a small random-weight Qwen2.5-VL  ->  evaluate the base model
     -> scaffold (fact-checked template chain-of-thought)  ->  SFT  ->  GRPO (shaped pairing reward)
-    -> every checkpoint evaluated into <out>/results/table.csv  ->  table printed, plots + report written
+    -> every checkpoint evaluated into <out>/results/table.csv  ->  the base and final model on geoloc_toy
+    (for the report's map)  ->  table printed, plots + report written
 
 Everything it runs is the public machinery (`geobench.evaluate`, the `geobench scaffold` command, the `sft` and
 `grpo` trainers from the registry, the on-save evaluation callback); the demo only picks settings. It lives in
@@ -48,6 +49,7 @@ from geobench.errors import GeobenchError
 from geobench.tinymodel import build_tiny_model
 
 TASK = "crossview_toy"
+MAP_TASK = "geoloc_toy"  # base and final model only, for the report's map (not trained on, not a target)
 TASK_ARGS = {"difficulty": "easy", "differ_in": "climate", "k": 4}
 CUES = ["climate"]  # what the scaffolded think names: "<ground climate>; A: <tile climate>, no; B: ..., yes; ..."
 DEMO_WIDTH = 128
@@ -104,7 +106,7 @@ def _run_demo(out, sft_steps, grpo_steps, eval_limit, sft_eval_every, grpo_promp
     stage("build model + toy world", t0)
 
     t0 = time.perf_counter()
-    base = geobench.evaluate(str(model), TASK, task_args={TASK: TASK_ARGS}, limit=eval_limit, batch_size=16,
+    base = geobench.evaluate(str(model), [TASK, MAP_TASK], task_args={TASK: TASK_ARGS}, limit=eval_limit, batch_size=16,
                              gen_kwargs={"max_new_tokens": MAX_TOKENS}, output=str(results), run_name="demo-base",
                              model_name="demo", checkpoint_step=0, progress=not quiet)
     acc, err = _acc(base["results"])
@@ -140,6 +142,14 @@ def _run_demo(out, sft_steps, grpo_steps, eval_limit, sft_eval_every, grpo_promp
         a, e = _acc(ev["results"])
         points.append({"stage": "grpo", "step": sft["global_step"] + ev["step"], "acc": a, "stderr": e})
     stage("GRPO", t0, steps=grpo["global_step"], acc=points[-1]["acc"])
+
+    t0 = time.perf_counter()  # the final model on the geolocation task too: the report's map and base-vs-final view
+    step = grpo["global_step"]
+    geobench.evaluate(str(out / "grpo"), MAP_TASK, limit=eval_limit, batch_size=16,
+                      gen_kwargs={"max_new_tokens": MAX_TOKENS}, output=str(results),
+                      run_name=f"demo-grpo-step{step}-final", model_name="demo-grpo", checkpoint_step=step,
+                      progress=not quiet)
+    stage(f"evaluate final on {MAP_TASK}", t0)
 
     t0 = time.perf_counter()
     figures = _plots(out, points, 1 / TASK_ARGS["k"], sft["global_step"])
