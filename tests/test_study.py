@@ -201,8 +201,7 @@ def test_cue_links_on_the_toy_world():
     assert links["scene"]["direct"] == "climate"
 
 
-@pytest.mark.slow  # ~60 s alone on 2 cores, ~170 s on a busy machine
-def test_runner_on_the_tiny_model(tmp_path):
+def test_runner_on_the_tiny_model(tmp_path):  # 28 s on a quiet 2-core machine (57 s beside one training job)
     """Every stage of one seed on the tiny model with a handful of steps, then a rerun that resumes (skips)."""
     prof = st.make_profile("toy", sft_steps=2, grpo_steps=2, saves=2, eval_limit=3)
     prof.width = 64
