@@ -64,7 +64,7 @@ def data_group():
 @DATA_DIR
 def list_cmd(data_dir):
     """Every task with published data: source, licence, size, status here, and what is confirmed."""
-    from geobench.cli import print_table
+    from geobench.screen import print_table
 
     _set_data_dir(data_dir)
     rows = []

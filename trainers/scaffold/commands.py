@@ -6,8 +6,8 @@ import os
 
 import click
 
-from geobench.cli import print_table
 from geobench.errors import GeobenchError
+from geobench.screen import print_table
 from geobench.trainers.scaffold.settings import DEFAULT_TOLERANCE_KM, STYLES
 
 
