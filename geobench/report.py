@@ -25,7 +25,7 @@ from typing import Any
 
 from geobench.atomic import atomic_write
 from geobench.errors import GeobenchError
-from geobench.report_samples import cell_links, is_toy
+from geobench.report_samples import cell_links, is_toy, latlon
 from geobench.results import dumps, read_jsonl
 from geobench.runs import KINDS, Run, collect, collect_compare, latest_by_label, load_run, tasks_of  # noqa: F401 - used by cli, tests
 
@@ -117,7 +117,7 @@ def geolocation_section(runs: list[Run], folder: Path) -> Section:
         points = {}
         for label, r in by_label.items():
             samples = [s for s in r.samples(task) if s.get("doc_id") is not None][:MAP_POINTS]
-            points[label] = {"pred": [_latlon(s.get("parsed")) for s in samples],
+            points[label] = {"pred": [tuple(latlon(s.get("parsed")) or (None, None)) for s in samples],
                              "truth": [truth.get(str(s["doc_id"]), (None, None)) for s in samples] if truth else []}
         earth = None if is_toy(task, run_config(by_label, task)) else land  # the toy planet is not Earth
         where = coastlines.SOURCE if earth else "the toy planet: no Earth coastlines" if land else "grid"
@@ -137,9 +137,9 @@ def ground_truth(task: str, by_label: dict[str, Run]) -> tuple[dict[str, tuple[f
     truth: dict[str, tuple[float, float]] = {}
     for r in by_label.values():
         for s in r.samples(task):
-            t = _latlon(s.get("target"))
-            if t[0] is not None:
-                truth[str(s.get("doc_id"))] = t
+            t = latlon(s.get("target"))
+            if t is not None:
+                truth[str(s.get("doc_id"))] = tuple(t)
     if truth:
         return truth, ""
     run = next(iter(by_label.values()))
@@ -159,14 +159,6 @@ def ground_truth(task: str, by_label: dict[str, Run]) -> tuple[dict[str, tuple[f
     except Exception as e:  # noqa: BLE001 - a plugin's task failing must not sink the whole report
         return {}, f"task data not readable: {type(e).__name__}: {e}"
     return (truth, "") if truth else ({}, "the task's documents carry no lat/lon")
-
-
-def _latlon(v) -> tuple[float | None, float | None]:
-    if isinstance(v, dict):
-        v = (v.get("lat"), v.get("lon"))
-    if isinstance(v, list | tuple) and len(v) == 2 and all(isinstance(x, int | float) for x in v):
-        return float(v[0]), float(v[1])
-    return None, None
 
 
 def crossview_section(runs: list[Run], folder: Path) -> Section:

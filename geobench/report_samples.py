@@ -181,7 +181,8 @@ def _num(v) -> float | None:
     return round(v, 4)
 
 
-def _latlon(v) -> list[float] | None:
+def latlon(v) -> list[float] | None:
+    """[lat, lon] from a (lat, lon) pair or a {lat, lon} / {coordinates} dict of finite numbers, else None."""
     if isinstance(v, dict):
         v = v.get("coordinates", (v.get("lat"), v.get("lon")))
     if isinstance(v, list | tuple) and len(v) == 2 and all(_num(x) is not None for x in v):
@@ -194,7 +195,7 @@ def _shown(v) -> str:
         return ""
     if isinstance(v, str):
         return v
-    if (ll := _latlon(v)) is not None and not isinstance(v, dict):
+    if (ll := latlon(v)) is not None and not isinstance(v, dict):
         return f"({ll[0]}, {ll[1]})"
     return json.dumps(v, ensure_ascii=False)
 
@@ -220,7 +221,7 @@ def sample_row(s: dict, kind: str | None, td: TaskData, thumbs: Thumbs, prompts:
     if kind == "geolocation":
         row["km"] = None if row["u"] else m.get("distance_km")
         row["ok"] = int(row["km"] is not None and row["km"] <= CORRECT_KM)
-        row["pl"] = _latlon(s.get("parsed"))
+        row["pl"] = latlon(s.get("parsed"))
     elif "acc" in m:
         row["ok"] = int(m["acc"] == 1)
     qs = [k.removeprefix("acc_") for k in m if k.startswith("acc_") and k != "acc_macro"]
