@@ -494,6 +494,27 @@ def test_toy_fast_area_lookup_agrees_with_world_places(tmp_path):
     assert sum(f["country_key"] is None for f in fast) > 100  # the sea is there too
 
 
+def test_toy_scoring_reads_the_saved_map_and_rebuilds_it_for_an_older_folder(tmp_path, monkeypatch):
+    folder = toy.build("geolocation", tmp_path / "toy", splits={"test": 4}, seed=0)
+    lat, lon = np.linspace(-80, 80, 200), np.linspace(-179, 179, 200)
+    import geobench.tasks.geolocation.toy as T
+
+    def no_planet(*a, **k):
+        raise AssertionError("the planet was rebuilt although the dataset saves its map")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(T, "World", no_planet)
+        saved = G.GeolocToy(folder).locate(lat, lon)
+    (folder / T.COUNTRY_GRID).unlink()  # a folder written before the map was saved
+    assert G.GeolocToy(folder).locate(lat, lon) == saved
+    np.save(folder / T.COUNTRY_GRID, np.zeros((3, 3), dtype=np.int16))
+    with pytest.raises(GeobenchError, match="not a toy-world country grid.*delete the folder"):
+        G.GeolocToy(folder).locate(lat, lon)
+    (folder / T.COUNTRY_GRID).write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(GeobenchError, match="unreadable toy-world map"):
+        G.GeolocToy(folder).locate(lat, lon)
+
+
 def test_geoloc_toy_by_name_builds_the_default_dataset():
     res = geobench.evaluate("random", "geoloc_toy", backend="dummy", limit=5, output=None, progress=False)
     assert res["n-samples"]["geoloc_toy"]["effective"] == 5

@@ -10,7 +10,7 @@ from __future__ import annotations
 from geobench.hookspecs import hookimpl
 from geobench.lazy import reexport
 
-TOY_EXPORT_VERSION = "1"  # bump when toy.export writes anything different (the cached folder is keyed by it)
+TOY_EXPORT_VERSION = "2"  # bump when toy.export writes anything different (the cached folder is keyed by it)
 
 # The registered tasks, in registration order: "module:attr" -> task name.
 TASKS = {"toy:GeolocToy": "geoloc_toy", "loaders:Im2gps3k": "im2gps3k", "loaders:Yfcc4k": "yfcc4k",

@@ -16,7 +16,7 @@ from geobench.api import GenConfig, ScaffoldItem
 from geobench.errors import GeobenchError
 from geobench.tasks.toyworld import knowledge
 from geobench.tasks.toyworld.render import render_ground
-from geobench.tasks.toyworld.world import RES, World
+from geobench.tasks.toyworld.world import NLAT, NLON, RES, World
 
 from . import TOY_EXPORT_VERSION  # noqa: F401 - the version the dataset is registered with
 from .loaders import Im2gps3k
@@ -27,6 +27,42 @@ TOY_META = ("country", "country_code", "city", "continent", "climate", "settleme
             "island", "desert", "mountainous", "driving_side")
 TOY_SPLIT_SEED = {"test": 1, "train": 2}
 TOY_WORLD_SEED = 0  # one planet for every toy dataset; `seed` only changes which places are sampled
+COUNTRY_GRID = "country_grid.npy"  # the planet's country per grid cell (-1 at sea), read by scoring
+
+
+@dataclasses.dataclass(frozen=True)
+class AreaMap:
+    """What scoring needs of the toy planet: its country grid and its cities. Read from the dataset folder
+    (`world.json` + `country_grid.npy`, milliseconds) or, for a folder written before they were, built."""
+
+    grid: np.ndarray  # int16 [lat cell, lon cell] -> index into countries, -1 at sea
+    countries: list[tuple[str, str]]  # (code, name)
+    cities: list[str]
+    city_lat: np.ndarray
+    city_lon: np.ndarray
+
+    @classmethod
+    def of_world(cls, world: World) -> AreaMap:
+        return cls(world.country_grid, [(c.code, c.name) for c in world.countries], [c.name for c in world.cities],
+                   np.array([c.lat for c in world.cities]), np.array([c.lon for c in world.cities]))
+
+    @classmethod
+    def read(cls, root: Path, meta: dict) -> AreaMap:
+        """The map saved in `root` (raises GeobenchError, one line, if it is damaged)."""
+        path = root / COUNTRY_GRID
+        try:
+            grid = np.load(path, allow_pickle=False)
+            countries = [(str(code), str(name)) for code, name in meta["countries"]]
+            cities = [(str(name), float(lat), float(lon)) for name, lat, lon in meta["cities"]]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise GeobenchError(f"{path}: unreadable toy-world map ({e}); delete the folder to rebuild it") from None
+        expected = (NLAT, NLON)
+        if grid.shape != expected or grid.dtype.kind != "i" or not -1 <= int(grid.min()) <= int(grid.max()) < len(
+                countries) or not cities:
+            raise GeobenchError(f"{path}: not a toy-world country grid (shape {grid.shape}, expected {expected}); "
+                                "delete the folder to rebuild it")
+        return cls(grid, countries, [c[0] for c in cities], np.array([c[1] for c in cities]),
+                   np.array([c[2] for c in cities]))
 
 
 def export(folder: Path, splits: dict[str, int], seed: int) -> None:
@@ -37,15 +73,18 @@ def export(folder: Path, splits: dict[str, int], seed: int) -> None:
       nearest toy city, continent, climate, settlement, ...);
     - `images/<IMG_ID>`: 96 px street views rendered by `render_ground`;
     - `places.jsonl`: every `Place.facts()` with its IMG_ID and split (for the scaffolding stage);
-    - `world.json`: the planet's seed (always TOY_WORLD_SEED) and the sampling seed, so scoring rebuilds the
-      same planet.
+    - `world.json`: the planet's seed (always TOY_WORLD_SEED), the sampling seed, its countries and cities, and
+      `country_grid.npy` its country per grid cell: what scoring needs, without rebuilding the planet.
     Deterministic: the same (splits, seed) gives the same bytes.
     """
     world = World(TOY_WORLD_SEED)
     (folder / "images").mkdir(parents=True, exist_ok=True)
     (folder / "world.json").write_text(json.dumps({"world_seed": TOY_WORLD_SEED, "sample_seed": seed,
                                                    "n_countries": len(world.countries),
+                                                   "countries": [[c.code, c.name] for c in world.countries],
+                                                   "cities": [[c.name, c.lat, c.lon] for c in world.cities],
                                                    "toy_version": toydata.TOY_VERSION}, sort_keys=True) + "\n")
+    np.save(folder / COUNTRY_GRID, world.country_grid, allow_pickle=False)
     with open(folder / "places.jsonl", "w", encoding="utf-8") as facts_out:
         for split in ("test", "train"):
             n = int(splits.get(split, 0))
@@ -78,7 +117,7 @@ class GeolocToy(Im2gps3k):
     description = "toy-world geolocation: predict (lat, lon) from a rendered street view"
     layout = dataclasses.replace(Im2gps3k.layout, files=TOY_CSV, image_dirs=("images",), extra=TOY_META)
     _world_for: Path | None = None  # the folder the cached planet was read for
-    _cities_for: World | None = None  # the planet the cached city coordinates belong to
+    _map_for: Path | None = None  # the folder the cached area map was read for
 
     def root(self) -> Path:
         return self.folder if self.folder is not None else toydata.ensure("geolocation")
@@ -88,38 +127,49 @@ class GeolocToy(Im2gps3k):
             return None  # built on first use
         return data.missing(self.folder, [*TOY_CSV.values(), "images", "world.json"], self.source_text())
 
-    def _world(self):
+    def _meta(self, root: Path) -> dict:
+        try:
+            meta = json.loads((root / "world.json").read_text())
+            int(meta["world_seed"]), int(meta["n_countries"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise GeobenchError(f"{root / 'world.json'}: unreadable toy-world metadata ({e})") from None
+        return meta
+
+    def _world(self) -> World:
+        """The planet itself (built: about half a second)."""
         root = self.root()
         if self._world_for != root:
-            try:
-                meta = json.loads((root / "world.json").read_text())
-                self._world_cache = World(int(meta["world_seed"]), int(meta["n_countries"]))
-            except (OSError, ValueError, KeyError, TypeError) as e:
-                raise GeobenchError(f"{root / 'world.json'}: unreadable toy-world metadata ({e})") from None
+            meta = self._meta(root)
+            self._world_cache = World(int(meta["world_seed"]), int(meta["n_countries"]))
             self._world_for = root
         return self._world_cache
+
+    def _areas(self) -> AreaMap:
+        root = self.root()
+        if self._map_for != root:
+            meta = self._meta(root)
+            saved = (root / COUNTRY_GRID).exists() and "cities" in meta
+            self._map = AreaMap.read(root, meta) if saved else AreaMap.of_world(self._world())
+            self._map_for = root
+        return self._map
 
     def locate(self, lats, lons) -> list[dict[str, Any]]:
         """The toy country (grid cell, None at sea) and nearest toy city of each point: what `World.places`
         says (a test checks it), without computing every other fact, so a GRPO reward costs microseconds."""
-        world = self._world()
-        if self._cities_for is not world:
-            self._city_ll = (np.array([c.lat for c in world.cities]), np.array([c.lon for c in world.cities]))
-            self._cities_for = world
+        areas = self._areas()
         lat = np.clip(np.asarray(lats, dtype=np.float64).ravel(), -90.0, 90.0)
         lon = (np.asarray(lons, dtype=np.float64).ravel() + 180.0) % 360.0 - 180.0
-        land, grid = world.land_grid, world.country_grid
+        grid = areas.grid
         i = np.clip(np.floor((lat + 90.0) / RES).astype(np.int64), 0, grid.shape[0] - 1)
         j = np.floor((lon + 180.0) / RES).astype(np.int64) % grid.shape[1]
-        cidx = np.where(land[i, j], grid[i, j], -1)
-        nearest = np.argmin(geo.haversine_km(lat[:, None], lon[:, None], self._city_ll[0][None, :],
-                                             self._city_ll[1][None, :]), axis=1)
+        cidx = grid[i, j]
+        nearest = np.argmin(geo.haversine_km(lat[:, None], lon[:, None], areas.city_lat[None, :],
+                                             areas.city_lon[None, :]), axis=1)
         out = []
         for k in range(len(lat)):
-            country = world.countries[int(cidx[k])] if cidx[k] >= 0 else None
-            city = world.cities[int(nearest[k])].name
-            out.append({"country_key": country.code if country else None, "city_key": city,
-                        "country_name": country.name if country else None, "city_name": city})
+            code, name = areas.countries[int(cidx[k])] if cidx[k] >= 0 else (None, None)
+            city = areas.cities[int(nearest[k])]
+            out.append({"country_key": code, "city_key": city, "country_name": name, "city_name": city})
         return out
 
     def area_impl(self) -> str:
