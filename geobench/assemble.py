@@ -81,6 +81,8 @@ def model_commit(model: str, fingerprint) -> str | None:
     fp = fingerprint if isinstance(fingerprint, dict) else {}
     if fp.get("commit"):
         return fp["commit"]
+    if fp.get("content_sha256"):
+        return None  # a local folder outside the HF cache, identified by its content
     from geobench import hfutil
 
     found = hfutil.cached_config(model, fp.get("revision"))

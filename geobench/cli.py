@@ -98,12 +98,10 @@ def eval_cmd(model, tasks, backend, model_args, batch_size, gen_kwargs, limit, s
 
     if not is_main():  # data-parallel: rank 0 prints the table, as it writes the run folder
         return
-    import pandas as pd
+    from geobench.tables import run_rows
 
-    from geobench.tables import TABLE_COLUMNS, run_rows
-
-    df = pd.DataFrame(run_rows(Path(res.get("run_dir") or "run"), res), columns=TABLE_COLUMNS)
-    _print_summary(df, title=f"{res['config']['model']} ({res['config']['backend']})")
+    _print_summary(run_rows(Path(res.get("run_dir") or "run"), res),
+                   title=f"{res['config']['model']} ({res['config']['backend']})")
     if "run_dir" in res:
         click.echo(f"results: {res['run_dir']}/results.json  table: {os.path.join(output, 'table.csv')}  "
                    f"(every metric: geobench results --long)")
@@ -163,8 +161,8 @@ def plugins_cmd():
               help="Only this training step (repeatable); 'none' = not a checkpoint, 'last' = each model's last.")
 @click.option("--compare-reference", is_flag=True,
               help="Show your latest numbers beside the published ones (Geo-R1 paper) for matching task/metric.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "md", "latex"]), default=None,
-              help="Output format (default: a table, or from the --save extension: .csv, .md, .tex).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "md", "latex", "parquet"]), default=None,
+              help="Output format (default: a table, or from the --save extension: .csv, .md, .tex, .parquet).")
 @click.option("--wide", is_flag=True, help="One row per model and checkpoint, one column per task and metric.")
 @click.option("--save", "save", default=None, help="Write to this file (atomically) instead of stdout.")
 @click.option("--long", "--all", "long", is_flag=True,
@@ -193,7 +191,7 @@ def results_cmd(output, tasks, metrics, models, checkpoints, compare_reference, 
                        err=True)
             return
     if fmt == "table" and not save and not (long or wide or compare_reference or metrics):
-        _print_summary(df)
+        _print_summary(res.records(df))
         click.echo("one row per task (latest run); every metric, group row and run: geobench results --long",
                    err=True)
         return
@@ -201,40 +199,44 @@ def results_cmd(output, tasks, metrics, models, checkpoints, compare_reference, 
         if wide:
             df = res.wide_table(df)
             columns = list(df.columns)
-        df = res.tidy_ints(df)
-        print_table(df.astype(object).where(df.notna(), None).to_dict("records"), columns)
+        print_table(res.records(res.tidy_ints(df)), columns)
         return
-    text = res.export_table(df, "md" if fmt == "table" else fmt, wide=wide,
-                            columns=columns if compare_reference else None)
+    if fmt == "parquet":
+        if not save:
+            raise GeobenchError("parquet is a binary format", hint="pass --save FILE.parquet")
+        data = res.parquet_bytes(df, wide=wide)
+    else:
+        data = res.export_table(df, "md" if fmt == "table" else fmt, wide=wide,
+                                columns=columns if compare_reference else None)
     if save:
         try:
-            res.atomic_write(save, text)
+            res.atomic_write(save, data)
         except OSError as e:
             raise GeobenchError(f"cannot write {save!r}: {e.strerror or e}") from None
         click.echo(f"wrote {save}", err=True)
     else:
-        click.echo(text, nl=False)
+        click.echo(data, nl=False)
 
 
-def _print_summary(df, title: str | None = None) -> None:
-    """The short view of a results table: one row per task with its headline metrics (tables.summary_table)."""
+def _print_summary(rows: list[dict], title: str | None = None) -> None:
+    """The short view of results-table rows: one row per task with its headline metrics (tables.summary_rows)."""
     from geobench import tables
 
-    summary, short = tables.summary_table(df), {"checkpoint_step": "step", "n_samples": "n"}
+    summary, short = tables.summary_rows(rows), {"checkpoint_step": "step", "n_samples": "n"}
     columns = [short.get(c, c) for c in tables.summary_columns(summary)]
-    summary = summary.rename(columns=short)
-    print_table(summary.astype(object).where(summary.notna(), None).to_dict("records"), columns, title=title)
+    print_table([{short.get(k, k): v for k, v in r.items()} for r in summary], columns, title=title)
 
 
 def _format_from_path(path: str | None) -> str:
-    """The export format a file name asks for (`.csv`, `.md`, `.tex`); a plain table for stdout."""
+    """The export format a file name asks for (`.csv`, `.md`, `.tex`, `.parquet`); a plain table for stdout."""
     if not path:
         return "table"
     ext = os.path.splitext(path)[1].lower()
-    formats = {".csv": "csv", ".md": "md", ".markdown": "md", ".tex": "latex", ".latex": "latex"}
+    formats = {".csv": "csv", ".md": "md", ".markdown": "md", ".tex": "latex", ".latex": "latex",
+               ".parquet": "parquet"}
     if ext not in formats:
         raise GeobenchError(f"cannot tell the format of {path!r} from its extension",
-                            hint="use .csv, .md or .tex, or pass --format")
+                            hint="use .csv, .md, .tex or .parquet, or pass --format")
     return formats[ext]
 
 

@@ -31,6 +31,7 @@ from geobench.tables import (  # noqa: F401 - the table API, re-exported for `ge
     rebuild_tables,
     reference_table,
     run_rows,
+    tables_agree,
     tidy_ints,
     to_markdown,
     wide_table,
@@ -200,16 +201,6 @@ def finished_run(out: Path, run_name: str | None) -> dict | None:
         return results
     raise GeobenchError(f"run folder {folder} already holds a finished run",
                         hint="choose another --run-name or delete the folder")
-
-
-def tables_agree(out: Path) -> bool:
-    """results/table.csv and table.md equal what the run folders give now."""
-    df = load_table(out)
-    try:
-        return ((out / "table.csv").read_text(encoding="utf-8") == df.to_csv(index=False)
-                and (out / "table.md").read_text(encoding="utf-8") == to_markdown(df) + "\n")
-    except OSError:
-        return False
 
 
 def _named_folder(out: Path, run_name: str) -> Path:

@@ -1,19 +1,20 @@
 """The cross-run results table: one row per (run, task or group, metric), rebuilt from the run folders.
 
-`rebuild_tables` writes `results/table.csv`, `table.md` (and `table.parquet` with pyarrow) under a file lock,
+`rebuild_tables` writes `results/table.csv` and `table.md` under a file lock,
 so the tables never disagree with the run folders and two concurrent runs cannot clobber each other. The
 rest filters, reshapes and exports the table for `geobench results` and the report.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
-from geobench.atomic import atomic_write, current_umask
+from geobench.atomic import atomic_write
 from geobench.errors import GeobenchError
 
 TABLE_COLUMNS = ["run", "model", "backend", "checkpoint_step", "task", "group", "metric", "value", "stderr",
@@ -45,46 +46,87 @@ def run_rows(folder: Path, results: dict) -> list[dict]:
     return rows
 
 
-def load_table(output: str | os.PathLike):
-    """A DataFrame of every run folder's results (an empty one with the columns if there is none)."""
-    import pandas as pd
+SORT_COLUMNS = ("task", "metric", "model", "checkpoint_step", "run")
 
+
+def _order(v) -> tuple:
+    """Sort key of one cell: missing first (pandas' na_position="first"), then numbers, then text."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return (0, 0)
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return (1, v)
+    return (2, str(v))
+
+
+def sorted_rows(rows: list[dict], columns=SORT_COLUMNS) -> list[dict]:
+    return sorted(rows, key=lambda r: tuple(_order(r.get(c)) for c in columns))
+
+
+def table_rows(output: str | os.PathLike) -> list[dict]:
+    """Every run folder's rows (run_rows), sorted by task, metric, model, checkpoint and run. Plain Python, so
+    writing the tables after a run costs no pandas import."""
     rows = []
     for path in sorted(Path(output).glob("*/results.json")):
         try:
             with open(path, encoding="utf-8") as f:
                 rows.extend(run_rows(path.parent, json.load(f)))
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):
             continue  # an unreadable run folder is skipped, not fatal
-    df = pd.DataFrame(rows, columns=TABLE_COLUMNS)
-    return df.sort_values(["task", "metric", "model", "checkpoint_step", "run"], na_position="first",
-                          kind="stable").reset_index(drop=True)
+    return sorted_rows(rows)
 
 
-def rebuild_tables(output: str | os.PathLike):
-    """Rebuild results/table.csv, table.md (and table.parquet) from the run folders, under a file lock."""
+def load_table(output: str | os.PathLike):
+    """A DataFrame of every run folder's results (an empty one with the columns if there is none)."""
+    import pandas as pd
+
+    return pd.DataFrame(table_rows(output), columns=TABLE_COLUMNS)
+
+
+def records(df) -> list[dict]:
+    """A DataFrame's rows as dicts, with None where pandas has NaN."""
+    return df.astype(object).where(df.notna(), None).to_dict("records")
+
+
+def _csv_cell(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return repr(v) if isinstance(v, float) else str(v)
+
+
+def table_csv(rows: list[dict]) -> str:
+    """results/table.csv's text: TABLE_COLUMNS, empty cells for missing values."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(TABLE_COLUMNS)
+    w.writerows([_csv_cell(r.get(c)) for c in TABLE_COLUMNS] for r in rows)
+    return buf.getvalue()
+
+
+def rebuild_tables(output: str | os.PathLike) -> list[dict]:
+    """Rebuild results/table.csv and table.md from the run folders, under a file lock; no pandas, so a cached
+    rerun stays fast. Returns the rows (load_table gives them as a DataFrame; `geobench results --save
+    F.parquet` writes parquet). A table.parquet from an older geobench is removed: it would go stale."""
     from filelock import FileLock
 
     out = Path(output)
     with FileLock(str(out / ".table.lock"), timeout=120):
-        df = load_table(out)
-        atomic_write(out / "table.csv", df.to_csv(index=False))
-        atomic_write(out / "table.md", to_markdown(df) + "\n")
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            pass
-        else:
-            fd, tmp = tempfile.mkstemp(prefix=".table.parquet.", dir=out)
-            os.fchmod(fd, 0o666 & ~current_umask())
-            os.close(fd)
-            try:
-                df.astype({"checkpoint_step": "Int64", "n_samples": "Int64"}).to_parquet(tmp, index=False)
-                os.replace(tmp, out / "table.parquet")
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-    return df
+        rows = table_rows(out)
+        atomic_write(out / "table.csv", table_csv(rows))
+        atomic_write(out / "table.md", to_markdown(rows, [c for c in TABLE_COLUMNS if c != "date"]) + "\n")
+        (out / "table.parquet").unlink(missing_ok=True)
+    return rows
+
+
+def tables_agree(output: str | os.PathLike) -> bool:
+    """results/table.csv and table.md equal what the run folders give now."""
+    out = Path(output)
+    rows = table_rows(out)
+    try:
+        return ((out / "table.csv").read_text(encoding="utf-8") == table_csv(rows)
+                and (out / "table.md").read_text(encoding="utf-8")
+                == to_markdown(rows, [c for c in TABLE_COLUMNS if c != "date"]) + "\n")
+    except OSError:
+        return False
 
 
 def fmt(v) -> str:
@@ -95,12 +137,15 @@ def fmt(v) -> str:
     return str(v)
 
 
-def to_markdown(df, columns: list[str] | None = None) -> str:
-    """A GitHub markdown table without the optional `tabulate` dependency."""
-    columns = columns or [c for c in df.columns if c != "date"]
+def to_markdown(rows, columns: list[str] | None = None) -> str:
+    """A GitHub markdown table (rows: a DataFrame or dicts) without the optional `tabulate` dependency."""
+    if not isinstance(rows, list):
+        columns = columns or [c for c in rows.columns if c != "date"]
+        rows = records(rows)
+    columns = columns or [c for c in TABLE_COLUMNS if c != "date"]
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    for row in df[columns].itertuples(index=False):
-        lines.append("| " + " | ".join(fmt(v) for v in row) + " |")
+    for row in rows:
+        lines.append("| " + " | ".join(fmt(row.get(c)) for c in columns) + " |")
     return "\n".join(lines)
 
 
@@ -132,7 +177,7 @@ def compare_with_reference(df):
 # ------------------------------------------------------------------------------------- filters and exports
 
 DISPLAY_COLUMNS = ["model", "checkpoint_step", "task", "metric", "value", "stderr", "n_samples", "run"]
-EXPORT_FORMATS = ("csv", "md", "latex")
+EXPORT_FORMATS = ("csv", "md", "latex")  # text; parquet_bytes for parquet
 
 
 def filter_table(df, models=(), tasks=(), metrics=(), checkpoints=(), runs=()):
@@ -162,12 +207,21 @@ def filter_table(df, models=(), tasks=(), metrics=(), checkpoints=(), runs=()):
     return df.reset_index(drop=True)
 
 
+def latest_rows(rows: list[dict]) -> list[dict]:
+    """The newest run's row for each (model, checkpoint_step, task, metric), in their first order: what a
+    summary should show when the same model was evaluated twice."""
+    keys = ("model", "checkpoint_step", "task", "metric")
+    newest = {}
+    for i in sorted(range(len(rows)), key=lambda i: _order(rows[i].get("date"))):
+        newest[tuple(rows[i].get(k) for k in keys)] = i
+    return [rows[i] for i in sorted(newest.values())]
+
+
 def latest(df):
-    """The newest run's row for each (model, checkpoint_step, task, metric): what a summary should show when
-    the same model was evaluated twice."""
-    keys = ["model", "checkpoint_step", "task", "metric"]
-    return (df.sort_values("date", kind="stable", na_position="first")
-              .drop_duplicates(keys, keep="last").sort_index().reset_index(drop=True))
+    """latest_rows of a DataFrame."""
+    import pandas as pd
+
+    return pd.DataFrame(latest_rows(records(df)), columns=df.columns)
 
 
 def wide_table(df, with_stderr: bool = True):
@@ -213,40 +267,57 @@ def _breakdown(metric: str, names: list[str]) -> bool:
     return metric not in HEADLINE and "_" in metric and base in names
 
 
-def summary_table(df):
+def summary_rows(rows: list[dict]) -> list[dict]:
     """One row per (model, checkpoint, task) of the latest runs: samples, parse rate, headline metrics as
     `name=value` pairs, and `truncated` (completions that hit max_new_tokens). A group row only where a run
-    pooled two or more of its tasks, with the metrics its tasks share. Columns: SUMMARY_COLUMNS + truncated."""
-    import pandas as pd
-
-    df = latest(df)
-    rows = []
-    for (run, task), part in df.groupby(["run", "task"], sort=False):
-        group = part["group"].iloc[0]
-        values = dict(zip(part["metric"], part["value"], strict=True))
+    pooled two or more of its tasks, with the metrics its tasks share. Keys: SUMMARY_COLUMNS + truncated."""
+    rows = latest_rows(rows)
+    parts: dict[tuple, list[dict]] = {}
+    for r in rows:
+        parts.setdefault((r["run"], r["task"]), []).append(r)
+    out = []
+    for (run, task), part in parts.items():
+        group = part[0]["group"]
+        values = {r["metric"]: r["value"] for r in part}
         shown = headline(values)
         if task == group:  # a group's pooled row
-            members = df[(df["run"] == run) & (df["group"] == group) & (df["task"] != group)]
-            if members["task"].nunique() == 1:
+            members: dict[str, set] = {}
+            for r in rows:
+                if r["run"] == run and r["group"] == group and r["task"] != group:
+                    members.setdefault(r["task"], set()).add(r["metric"])
+            if len(members) == 1:
                 continue  # it would repeat its one task
-            if not members.empty:  # (none: the table was filtered to the group, show it as it is)
-                shared = set.intersection(*(set(m["metric"]) for _, m in members.groupby("task")))
+            if members:  # (none: the table was filtered to the group, show it as it is)
+                shared = set.intersection(*members.values())
                 shown = [m for m in shown if m in shared]
-        first = part.iloc[0]
-        rows.append({"model": first["model"], "checkpoint_step": first["checkpoint_step"], "task": task,
-                     "n_samples": first["n_samples"], "parsed": values.get("parse_rate"),
-                     "metrics": "  ".join(f"{m}={fmt(values[m])}" for m in shown),
-                     "truncated": values.get("truncated"), "_group": task == group})
-    out = pd.DataFrame(rows, columns=[*SUMMARY_COLUMNS, "truncated", "_group"])
-    out = out.sort_values(["model", "checkpoint_step", "_group", "task"], na_position="first", kind="stable")
-    return tidy_ints(out.drop(columns="_group")).reset_index(drop=True)
+        first = part[0]
+        out.append({"model": first["model"], "checkpoint_step": _int(first["checkpoint_step"]), "task": task,
+                    "n_samples": _int(first["n_samples"]), "parsed": values.get("parse_rate"),
+                    "metrics": "  ".join(f"{m}={fmt(values[m])}" for m in shown),
+                    "truncated": _int(values.get("truncated")), "_group": task == group})
+    out = sorted_rows(out, ("model", "checkpoint_step", "_group", "task"))
+    return [{k: v for k, v in r.items() if k != "_group"} for r in out]
+
+
+def summary_table(df):
+    """summary_rows of a results DataFrame, as a DataFrame (ints stay ints: object columns)."""
+    import pandas as pd
+
+    return pd.DataFrame(summary_rows(records(df)), columns=[*SUMMARY_COLUMNS, "truncated"], dtype=object)
 
 
 def summary_columns(summary) -> list[str]:
     """The short view's columns: checkpoint_step and truncated only where some row has one."""
-    cols = [c for c in SUMMARY_COLUMNS if c != "checkpoint_step" or summary[c].notna().any()]
-    cut = [v for v in summary["truncated"] if v is not None and v == v]
-    return cols + (["truncated"] if any(cut) else [])
+    rows = summary if isinstance(summary, list) else records(summary)
+    cols = [c for c in SUMMARY_COLUMNS if c != "checkpoint_step" or any(r.get(c) is not None for r in rows)]
+    return cols + (["truncated"] if any(r.get("truncated") for r in rows) else [])
+
+
+def _int(v):
+    """A step, count or truncation number as an int (None if missing; a string is a cell already formatted)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return v if isinstance(v, str) else int(v)
 
 
 def tidy_ints(df):
@@ -257,8 +328,7 @@ def tidy_ints(df):
     df = df.copy()
     for col in ("checkpoint_step", "n_samples", "truncated"):
         if col in df.columns:
-            df[col] = pd.Series([None if pd.isna(v) else v if isinstance(v, str) else int(v) for v in df[col]],
-                                index=df.index, dtype=object)  # a string is a cell already formatted
+            df[col] = pd.Series([_int(v) for v in df[col]], index=df.index, dtype=object)
     return df
 
 
@@ -278,6 +348,21 @@ def export_table(df, fmt: str, wide: bool = False, columns: list[str] | None = N
     if fmt == "md":
         return to_markdown(df, columns) + "\n"
     return to_latex(df, columns)
+
+
+def parquet_bytes(df, wide: bool = False) -> bytes:
+    """The table (long, or `wide`: see wide_table) as parquet, steps and counts as integers."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise GeobenchError("writing parquet needs pyarrow", hint="pip install pyarrow, or save as .csv") from None
+    if wide:
+        df = wide_table(df, with_stderr=False)
+    else:
+        df = df.astype({c: "Int64" for c in ("checkpoint_step", "n_samples") if c in df.columns})
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    return buf.getvalue()
 
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",

@@ -41,6 +41,20 @@ def test_all_cached_rerun_does_not_load_the_weights(tmp_path, tiny_model_path):
     assert a["results"] == b["results"] and b["timing"]["cache_hits"] == 3
 
 
+def test_an_all_cached_cli_rerun_imports_no_torch_transformers_or_pandas(tmp_path, tiny_model_path):
+    """What keeps a cached rerun from the CLI a small fraction of the first run (benchmarks/bench_cache_rerun.py)."""
+    code = ("import sys; from geobench.cli import main; rc = main(sys.argv[1:]); "
+            "print('HEAVY', sorted(m for m in ('pandas', 'torch', 'transformers') if m in sys.modules)); sys.exit(rc)")
+    args = ["eval", "--model", str(tiny_model_path), "--tasks", "geoloc_toy", "--limit", "3", "--gen-kwargs",
+            "max_new_tokens=4", "--output", str(tmp_path / "res"), "--cache-path", str(tmp_path / "c.sqlite"), "-q"]
+    runs = [subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
+            for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[-1].stderr
+    heavy = [next(line for line in r.stdout.splitlines() if line.startswith("HEAVY")) for r in runs]
+    assert "'torch'" in heavy[0] and heavy[1] == "HEAVY []"
+    assert "geoloc_toy" in runs[1].stdout and (tmp_path / "res" / "table.csv").read_text().count("geoloc_toy") > 2
+
+
 def test_kill_9_with_the_tiny_model_then_resume(tmp_path, tiny_model_path):
     cache = tmp_path / "c.sqlite"
     cmd = [sys.executable, "-m", "geobench", "eval", "--model", tiny_model_path, "--tasks", "geoloc_toy",

@@ -67,6 +67,12 @@ def test_cli_export_and_filters(results, tmp_path):
     assert "crossview\\_toy acc & crossview\\_toy chance" in save.read_text()
     r = run_cli("results", "-o", str(results), "--wide", "--metric", "acc", "--task", "crossview_toy")
     assert r.returncode == 0 and "crossview_toy acc" in r.stdout.splitlines()[0]
+    r = run_cli("results", "-o", str(results), "--save", str(tmp_path / "table.parquet"))
+    assert r.returncode == 0, r.stderr
+    parquet = pd.read_parquet(tmp_path / "table.parquet")
+    assert len(parquet) == len(load_table(results)) and str(parquet["n_samples"].dtype) == "Int64"
+    r = run_cli("results", "-o", str(results), "--format", "parquet")
+    assert r.returncode == 2 and "--save FILE.parquet" in r.stderr
     r = run_cli("results", "-o", str(results), "--save", str(tmp_path / "table.xlsx"))
     assert r.returncode == 2 and r.stderr.startswith("geobench: error: cannot tell the format")
     r = run_cli("results", "-o", str(results), "--checkpoint", "best")
