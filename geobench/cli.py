@@ -298,8 +298,42 @@ def _add_plugin_commands(reg: plugins.Registry) -> None:
     reg.call_hook("geobench_register_commands", cli=cli)
 
 
+def _rank() -> str:
+    """" (rank R of N)" in a data-parallel job, so the one error line says which process it came from."""
+    from geobench import distributed
+
+    try:
+        w = distributed.world()
+    except GeobenchError:
+        return ""
+    return f" (rank {w.rank} of {w.size})" if w.size > 1 else ""
+
+
+class Terminated(BaseException):
+    """SIGTERM (torchrun stopping the other ranks when one fails, a batch scheduler's time limit), handled like
+    Ctrl-C: a run folder that holds nothing yet is removed, the cache and journals keep what finished. Not a
+    KeyboardInterrupt, which click would turn into "aborted"."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    import signal
+    import threading
+
+    own = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if own else None
+    try:
+        return _main(argv)
+    finally:
+        if own:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str]) -> int:
     try:
         if "--strict-plugins" in argv:
             os.environ["GEOBENCH_STRICT_PLUGINS"] = "1"
@@ -310,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     except GeobenchError as e:
         if _debug():
             traceback.print_exc()
-        click.echo(f"geobench: error: {e}", err=True)
+        click.echo(f"geobench: error{_rank()}: {e}", err=True)
         return 2
     except click.exceptions.Exit as e:
         return e.exit_code
@@ -322,16 +356,19 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(f"geobench: error: {e.format_message()}{hint}", err=True)
         return e.exit_code
     except click.Abort:
-        click.echo("geobench: aborted", err=True)
+        click.echo(f"geobench: aborted{_rank()}", err=True)
         return 130
+    except Terminated:
+        click.echo(f"geobench: terminated{_rank()}", err=True)
+        return 143
     except KeyboardInterrupt:
-        click.echo("geobench: interrupted", err=True)
+        click.echo(f"geobench: interrupted{_rank()}", err=True)
         return 130
     except Exception as e:  # noqa: BLE001 - a bug, not a user error: one line unless debugging
         if _debug():
             raise
-        click.echo(f"geobench: internal error: {type(e).__name__}: {e} (GEOBENCH_DEBUG=1 shows the traceback)",
-                   err=True)
+        click.echo(f"geobench: internal error{_rank()}: {type(e).__name__}: {e} (GEOBENCH_DEBUG=1 shows the "
+                   "traceback)", err=True)
         return 1
 
 

@@ -18,6 +18,7 @@ import dataclasses
 import datetime as dt
 import inspect
 import os
+import re
 from typing import Any
 
 from geobench.errors import GeobenchError
@@ -152,25 +153,34 @@ class Group:
         # A gloo job's own group carries objects as is; an NCCL job (accelerate on GPUs) gets a gloo subgroup.
         self.group = None if dist.get_backend() == "gloo" else dist.new_group(backend="gloo", timeout=timeout)
 
+    def _call(self, collective, *args, **kwargs) -> None:
+        """Run one collective; a peer that died (gloo: "Connection closed by peer") or a timeout is one line."""
+        try:
+            collective(*args, **kwargs, group=self.group)
+        except RuntimeError as e:
+            why = re.sub(r"^\[[^\]]*\]\s*", "", str(e).strip().splitlines()[0] if str(e).strip() else "")
+            raise GeobenchError(f"lost another process of the job while waiting for it ({why.split('. ')[0]})",
+                                hint="the failing process's own error is printed above") from None
+
     def all_gather(self, obj: Any) -> list[Any]:
         out: list[Any] = [None] * self.world.size
-        self._dist.all_gather_object(out, obj, group=self.group)
+        self._call(self._dist.all_gather_object, out, obj)
         return out
 
     def gather(self, obj: Any) -> list[Any] | None:
         """Every rank's `obj` on rank 0 (in rank order); None on the others."""
         out: list[Any] | None = [None] * self.world.size if self.world.is_main else None
-        self._dist.gather_object(obj, out, dst=0, group=self.group)
+        self._call(self._dist.gather_object, obj, out, dst=0)
         return out
 
     def broadcast(self, obj: Any = None) -> Any:
         """Rank 0's `obj` on every rank."""
         box = [obj]
-        self._dist.broadcast_object_list(box, src=0, group=self.group)
+        self._call(self._dist.broadcast_object_list, box, src=0)
         return box[0]
 
     def barrier(self) -> None:
-        self._dist.barrier(group=self.group)
+        self._call(self._dist.barrier)
 
     def close(self) -> None:
         if self.group is not None:

@@ -17,6 +17,7 @@ import pytest
 from conftest import run_cli
 from geobench import distributed
 from geobench.api import Completion
+from geobench.errors import GeobenchError
 
 TASKS = "geoloc_toy,crossview_toy"
 
@@ -90,6 +91,20 @@ def test_a_hit_on_any_rank_is_not_regenerated_and_reaches_rank_0():
     assert extras == [{}, {("t", "d1"): done}], "rank 1 hands rank 0 the hit it lacks"
 
 
+def test_a_collective_whose_peer_died_is_one_line():
+    class DeadPeer:
+        def gather_object(self, *a, **k):
+            raise RuntimeError("[/w/gloo/transport/tcp/pair.cc:553] Connection closed by peer [127.0.0.1]:6876. This "
+                               "is typically caused by a remote worker crashing.\nmore")
+
+    group = distributed.Group.__new__(distributed.Group)
+    group.world, group._dist, group.group = distributed.World(0, 2, 0, 2), DeadPeer(), None
+    with pytest.raises(GeobenchError) as e:
+        group.gather({"x": 1})
+    assert str(e.value) == ("lost another process of the job while waiting for it (Connection closed by peer "
+                            "[127.0.0.1]:6876) (the failing process's own error is printed above)")
+
+
 def _torchrun(*args, env=None, timeout=300):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
            "-m", "geobench", *args]
@@ -142,3 +157,28 @@ def test_a_partly_cached_job_generates_only_the_rest_and_a_rerun_nothing(tmp_pat
     assert again.returncode == 0, _why(again)
     rc, sc = _run(tmp_path / "c" / "r")
     assert rc["timing"]["generated_samples"] == 0 and sc == sb and rc["results"] == rb["results"]
+
+
+@pytest.mark.slow
+def test_a_failing_rank_names_itself_and_the_other_stops_in_one_line(tmp_path, tiny_model_path):
+    """Rank 1's docs have corrupt images: its one error line says which rank. Rank 0 stops in one line too: torchrun's
+    SIGTERM is handled like Ctrl-C, and a collective whose peer died says so (not a gloo traceback); either way
+    no run folder is left empty: it is removed, or kept for the samples rank 0 journaled (a rerun resumes them)."""
+    from geobench import toydata
+
+    folder = toydata.build("geolocation", tmp_path / "data" / "im2gps3k", splits={"test": 8})
+    for i in (1, 3, 5, 7):  # equal-cost requests alternate between the ranks: these are rank 1's
+        (folder / "images" / f"toy_{i:05d}.png").write_bytes(b"not an image")
+    out = tmp_path / "out"
+    job = _torchrun("eval", "--model", "tiny", "--tasks", "im2gps3k", "--data-dir", str(tmp_path / "data"),
+                    "--no-cache", "--gen-kwargs", "max_new_tokens=8", "--output", str(out), "-q")
+    assert job.returncode != 0
+    ours = [line for line in job.stderr.splitlines() if line.startswith("geobench:")]
+    assert ours and ours[0].startswith("geobench: error (rank 1 of 2): cannot decode image"), _why(job)
+    rank0 = [line for line in ours if "rank 0 of 2" in line]
+    assert len(rank0) == 1 and (rank0[0] == "geobench: terminated (rank 0 of 2)" or rank0[0].startswith(
+        "geobench: error (rank 0 of 2): lost another process of the job")), _why(job)
+    assert "internal error" not in job.stderr
+    for run in [p for p in out.iterdir() if p.is_dir()]:  # kept only for what rank 0 journaled (resume reads it)
+        names = {p.name for p in run.iterdir()}
+        assert "results.json" not in names and any(n.endswith(".jsonl.partial") for n in names), (names, _why(job))
