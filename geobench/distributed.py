@@ -158,8 +158,9 @@ class Group:
         try:
             collective(*args, **kwargs, group=self.group)
         except RuntimeError as e:
-            why = re.sub(r"^\[[^\]]*\]\s*", "", str(e).strip().splitlines()[0] if str(e).strip() else "")
-            raise GeobenchError(f"lost another process of the job while waiting for it ({why.split('. ')[0]})",
+            first = (str(e).strip() or type(e).__name__).splitlines()[0]
+            why = re.sub(r"^\[[^\]]*\]\s*", "", first).split(". ")[0]  # gloo's "[file.cc:553] " prefix off
+            raise GeobenchError(f"lost another process of the job while waiting for it ({why})",
                                 hint="the failing process's own error is printed above") from None
 
     def all_gather(self, obj: Any) -> list[Any]:

@@ -102,6 +102,11 @@ def table_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
+def _table_files(rows: list[dict]) -> dict[str, str]:
+    """results/table.csv and table.md as they should read for these rows."""
+    return {"table.csv": table_csv(rows), "table.md": to_markdown(rows) + "\n"}
+
+
 def rebuild_tables(output: str | os.PathLike) -> list[dict]:
     """Rebuild results/table.csv and table.md from the run folders, under a file lock; no pandas, so a cached
     rerun stays fast. Returns the rows (load_table gives them as a DataFrame; `geobench results --save
@@ -111,8 +116,8 @@ def rebuild_tables(output: str | os.PathLike) -> list[dict]:
     out = Path(output)
     with FileLock(str(out / ".table.lock"), timeout=120):
         rows = table_rows(out)
-        atomic_write(out / "table.csv", table_csv(rows))
-        atomic_write(out / "table.md", to_markdown(rows, [c for c in TABLE_COLUMNS if c != "date"]) + "\n")
+        for name, text in _table_files(rows).items():
+            atomic_write(out / name, text)
         (out / "table.parquet").unlink(missing_ok=True)
     return rows
 
@@ -120,11 +125,9 @@ def rebuild_tables(output: str | os.PathLike) -> list[dict]:
 def tables_agree(output: str | os.PathLike) -> bool:
     """results/table.csv and table.md equal what the run folders give now."""
     out = Path(output)
-    rows = table_rows(out)
     try:
-        return ((out / "table.csv").read_text(encoding="utf-8") == table_csv(rows)
-                and (out / "table.md").read_text(encoding="utf-8")
-                == to_markdown(rows, [c for c in TABLE_COLUMNS if c != "date"]) + "\n")
+        return all((out / name).read_text(encoding="utf-8") == text
+                   for name, text in _table_files(table_rows(out)).items())
     except OSError:
         return False
 

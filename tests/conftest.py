@@ -45,6 +45,29 @@ def tiny_model_path(session_home) -> str:
     return build_tiny_model(str(session_home / "tiny-model"))
 
 
+@pytest.fixture(scope="session")
+def crossview_scaffold(tmp_path_factory, session_home):
+    """`crossview_scaffold(limit)`: crossview_toy SFT data (short style) for the training tests, built once per
+    limit."""
+    built: dict[int, Path] = {}
+
+    def make(limit: int) -> Path:
+        if limit not in built:
+            from geobench.trainers.scaffold import scaffold
+
+            built[limit] = tmp_path_factory.mktemp("scaffold") / "cv"
+            scaffold("crossview_toy", built[limit], limit=limit, style="short")
+        return built[limit]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def scaffold_dir(crossview_scaffold) -> Path:
+    """8 crossview_toy scaffolding docs (a test module that needs more overrides this fixture)."""
+    return crossview_scaffold(8)
+
+
 def run_cli(*args: str, env: dict | None = None, cwd: str | Path | None = None, timeout: float = 300):
     """Run `geobench ARGS` in a fresh process (the way a user does) and return the CompletedProcess."""
     full_env = {**os.environ, **(env or {})}

@@ -22,12 +22,8 @@ def _write(tmp_path: Path, text: str, name: str = "c.yaml") -> Path:
 
 
 @pytest.fixture(scope="module")
-def scaffold_dir(tmp_path_factory, session_home) -> Path:
-    from geobench.trainers.scaffold import scaffold
-
-    out = tmp_path_factory.mktemp("scaffold") / "cv"
-    scaffold("crossview_toy", out, limit=16, style="short")
-    return out
+def scaffold_dir(crossview_scaffold) -> Path:
+    return crossview_scaffold(16)
 
 
 @pytest.fixture

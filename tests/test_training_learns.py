@@ -24,12 +24,8 @@ GRPO_STEPS = 12
 
 
 @pytest.fixture(scope="module")
-def scaffold_dir(tmp_path_factory, session_home) -> Path:
-    from geobench.trainers.scaffold import scaffold
-
-    out = tmp_path_factory.mktemp("scaffold") / "cv"
-    scaffold("crossview_toy", out, limit=4, style="short")
-    return out
+def scaffold_dir(crossview_scaffold) -> Path:
+    return crossview_scaffold(4)
 
 
 def _weights(folder: str | Path) -> dict:

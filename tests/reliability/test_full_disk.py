@@ -208,15 +208,6 @@ def test_eval_results_cache_and_report_on_a_full_disk(small_disk, tmp_path):
 # ---------------------------------------------------------------------------------------------------- training
 
 
-@pytest.fixture(scope="module")
-def scaffold_dir(tmp_path_factory, session_home):
-    from geobench.trainers.scaffold import scaffold
-
-    out = tmp_path_factory.mktemp("scaffold") / "cv"
-    scaffold("crossview_toy", out, limit=8, style="short")
-    return out
-
-
 def test_a_checkpoint_save_on_a_full_disk(tmp_path, tiny_model_path, scaffold_dir):
     disk = SmallDisk(tmp_path / "disk", "2500k")  # the tiny model's checkpoint is ~3 MB (weights + Adam moments)
     try:

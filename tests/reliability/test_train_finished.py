@@ -14,8 +14,6 @@ import hashlib
 import shutil
 from pathlib import Path
 
-import pytest
-
 from conftest import run_cli
 
 
@@ -26,15 +24,6 @@ def _sha(path: Path) -> str:
 def _steps(results: Path) -> list[str]:
     with open(results / "table.csv", newline="") as f:
         return sorted(row["checkpoint_step"] for row in csv.DictReader(f) if row["metric"] == "acc" and row["task"] == "crossview_toy")
-
-
-@pytest.fixture(scope="module")
-def scaffold_dir(tmp_path_factory, session_home):
-    from geobench.trainers.scaffold import scaffold
-
-    out = tmp_path_factory.mktemp("scaffold") / "cv"
-    scaffold("crossview_toy", out, limit=8, style="short")
-    return out
 
 
 def test_resume_of_a_finished_run_trains_nothing(tmp_path, tiny_model_path, scaffold_dir):

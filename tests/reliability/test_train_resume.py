@@ -49,12 +49,8 @@ def _weights(folder: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def scaffold_dir(tmp_path_factory, session_home):
-    from geobench.trainers.scaffold import scaffold
-
-    out = tmp_path_factory.mktemp("scaffold") / "cv"
-    scaffold("crossview_toy", out, limit=16, style="short")
-    return out
+def scaffold_dir(crossview_scaffold):
+    return crossview_scaffold(16)
 
 
 def test_killed_training_resumes_to_the_same_model(tmp_path, tiny_model_path, scaffold_dir):
